@@ -1,0 +1,12 @@
+# Third-party dependencies, all from Debian packages (scripts/install-deps.sh installs them).
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(httplib QUIET)
+if(SPECULA_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(SPECULA_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
