@@ -94,3 +94,5 @@ int cmd_info(const Args& args) {
 }
 
 }  // namespace specula::tools
+
+SPECULA_SUBCOMMAND(info, 90, "print a GGUF file's architecture, metadata, tensors and tokenizer", specula::tools::cmd_info);
