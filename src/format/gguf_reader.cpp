@@ -9,7 +9,7 @@ namespace specula::format {
 // the Gemma 4 vocabulary has 262,144 tokens and 514,906 merges.
 inline constexpr uint64_t kMaxMetadataItems = 1ull << 22;  // values across all arrays of a file
 inline constexpr uint64_t kMaxStringBytes = 1ull << 26;    // one string
-inline constexpr int kMaxArrayDepth = 8;
+inline constexpr int kMaxArrayDepth = kGgufMaxArrayDepth;
 inline constexpr uint64_t kMaxElements = 1ull << 50;       // one tensor
 
 class GgufParser {
@@ -131,10 +131,11 @@ Status GgufParser::read_metadata(uint64_t n_kv) {
   out_.metadata_.reserve(static_cast<size_t>(n_kv));
   for (uint64_t i = 0; i < n_kv; ++i) {
     SPECULA_TRY(std::string key, read_string("metadata key"));
+    const std::string shown = printable(key);  // keys are file bytes: keep messages on one line
     SPECULA_TRY(const uint32_t type_id, read_pod<uint32_t>("metadata value type"));
-    if (!gguf_type_known(type_id)) return corrupt("metadata '{}' has unknown value type {}", key, type_id);
-    SPECULA_TRY(GgufValue value, read_value(type_id, 0, key));
-    if (out_.metadata_index_.count(key) != 0) return corrupt("duplicate metadata key '{}'", key);
+    if (!gguf_type_known(type_id)) return corrupt("metadata '{}' has unknown value type {}", shown, type_id);
+    SPECULA_TRY(GgufValue value, read_value(type_id, 0, shown));
+    if (out_.metadata_index_.count(key) != 0) return corrupt("duplicate metadata key '{}'", shown);
     out_.metadata_index_.emplace(key, out_.metadata_.size());
     out_.metadata_.emplace_back(std::move(key), std::move(value));
   }
@@ -149,23 +150,30 @@ Status GgufParser::read_metadata(uint64_t n_kv) {
 }
 
 Status GgufParser::validate_tensor(GgufTensorInfo& info, uint32_t type_id) {
+  const std::string name = printable(info.name);
   const auto traits = ggml_type_traits(type_id);
-  if (!traits) return corrupt("tensor '{}' has unknown type id {}", info.name, type_id);
+  if (!traits) return corrupt("tensor '{}' has unknown type id {}", name, type_id);
   info.type = traits->type;
+  // Bound the product of the dimensions with zeros counted as 1, so that later products (rows(),
+  // strides) cannot overflow whatever the other dimensions are.
   uint64_t n = 1;
+  uint64_t bound = 1;
   for (const int64_t d : info.dims) {
-    if (d < 0) return corrupt("tensor '{}' has negative dimension {}", info.name, d);
-    if (d != 0 && n > kMaxElements / static_cast<uint64_t>(d)) return corrupt("tensor '{}' dimensions overflow", info.name);
+    if (d < 0) return corrupt("tensor '{}' has negative dimension {}", name, d);
+    const uint64_t ud = d == 0 ? 1 : static_cast<uint64_t>(d);
+    if (bound > kMaxElements / ud) return corrupt("tensor '{}' dimensions {} overflow", name, info.shape_string());
+    bound *= ud;
     n *= static_cast<uint64_t>(d);
   }
-  if (!info.dims.empty() && static_cast<uint64_t>(info.dims[0]) % traits->block_size != 0) {
-    return corrupt("tensor '{}' of type {} has row length {} that is not a multiple of its block size {}", info.name,
-                   traits->name, info.dims[0], traits->block_size);
+  const uint64_t row = info.dims.empty() ? 1 : static_cast<uint64_t>(info.dims[0]);
+  if (row % traits->block_size != 0) {
+    return corrupt("tensor '{}' of type {} has row length {} that is not a multiple of its block size {}", name,
+                   traits->name, row, traits->block_size);
   }
   info.n_elements = n;
   info.n_bytes = n / traits->block_size * traits->block_bytes;
   if (info.offset % out_.alignment_ != 0) {
-    return corrupt("tensor '{}' offset {} is not a multiple of the alignment {}", info.name, info.offset, out_.alignment_);
+    return corrupt("tensor '{}' offset {} is not a multiple of the alignment {}", name, info.offset, out_.alignment_);
   }
   return ok_status();
 }
@@ -176,7 +184,9 @@ Status GgufParser::read_tensor_infos(uint64_t n_tensors) {
     GgufTensorInfo info;
     SPECULA_TRY(info.name, read_string("tensor name"));
     SPECULA_TRY(const uint32_t n_dims, read_pod<uint32_t>("tensor rank"));
-    if (n_dims > static_cast<uint32_t>(kGgufMaxDims)) return corrupt("tensor '{}' has {} dimensions (max {})", info.name, n_dims, kGgufMaxDims);
+    if (n_dims > static_cast<uint32_t>(kGgufMaxDims)) {
+      return corrupt("tensor '{}' has {} dimensions (max {})", printable(info.name), n_dims, kGgufMaxDims);
+    }
     for (uint32_t d = 0; d < n_dims; ++d) {
       SPECULA_TRY(const int64_t dim, read_pod<int64_t>("tensor dimension"));
       info.dims.push_back(dim);
@@ -184,7 +194,7 @@ Status GgufParser::read_tensor_infos(uint64_t n_tensors) {
     SPECULA_TRY(const uint32_t type_id, read_pod<uint32_t>("tensor type"));
     SPECULA_TRY(info.offset, read_pod<uint64_t>("tensor offset"));
     SPECULA_RETURN_IF_ERROR(validate_tensor(info, type_id));
-    if (out_.tensor_index_.count(info.name) != 0) return corrupt("duplicate tensor name '{}'", info.name);
+    if (out_.tensor_index_.count(info.name) != 0) return corrupt("duplicate tensor name '{}'", printable(info.name));
     out_.tensor_index_.emplace(info.name, out_.tensors_.size());
     out_.tensors_.push_back(std::move(info));
   }
@@ -203,7 +213,7 @@ Status GgufParser::finish_layout() {
       return Error(ErrorCode::kCorruptData,
                    fmt::format("{}: tensor '{}' ({} bytes at data offset {}) extends past the end of the file "
                                "({} data bytes): the file is truncated or corrupt",
-                               out_.path_, t.name, t.n_bytes, t.offset, data_size));
+                               out_.path_, printable(t.name), t.n_bytes, t.offset, data_size));
     }
   }
   return ok_status();

@@ -22,6 +22,7 @@ namespace specula::format {
 inline constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" little-endian
 inline constexpr uint64_t kGgufDefaultAlignment = 32;
 inline constexpr int kGgufMaxDims = 4;
+inline constexpr int kGgufMaxArrayDepth = 8;  // array nesting levels accepted (1 = a flat array)
 
 struct GgufTensorInfo {
   std::string name;

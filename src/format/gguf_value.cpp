@@ -28,6 +28,28 @@ const char* gguf_type_name(GgufType type) {
 
 bool gguf_type_known(uint32_t type_id) { return type_id <= static_cast<uint32_t>(GgufType::kFloat64); }
 
+std::string printable(std::string_view s, size_t max_chars) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    // Cut at the limit, but not inside a UTF-8 sequence (at most 3 continuation bytes follow a lead).
+    if (out.size() >= max_chars && ((c & 0xc0) != 0x80 || out.size() >= max_chars + 3)) {
+      out += "...";
+      break;
+    }
+    if (c >= 0x20 && c != 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
+}
+
+GgufValue GgufValue::array(GgufType element_type, std::vector<GgufValue> items) {
+  return {GgufType::kArray, GgufArray{element_type, std::move(items)}};
+}
+
 bool GgufValue::is_integer() const {
   return std::holds_alternative<uint64_t>(data) || std::holds_alternative<int64_t>(data);
 }
@@ -73,13 +95,7 @@ std::string GgufValue::to_display(size_t max_items) const {
   if (const auto* i = std::get_if<int64_t>(&data)) return fmt::format("{}", *i);
   if (const auto* d = std::get_if<double>(&data)) return fmt::format("{}", *d);
   if (const auto* b = std::get_if<bool>(&data)) return *b ? "true" : "false";
-  if (const auto* s = std::get_if<std::string>(&data)) {
-    std::string shown = s->size() > 80 ? s->substr(0, 77) + "..." : *s;
-    for (auto& c : shown) {
-      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-    }
-    return "\"" + shown + "\"";
-  }
+  if (const auto* s = std::get_if<std::string>(&data)) return fmt::format("\"{}\"", printable(*s, 77));
   const auto& arr = std::get<GgufArray>(data);
   std::string out = fmt::format("[{} x {}: ", arr.items.size(), gguf_type_name(arr.element_type));
   for (size_t i = 0; i < arr.items.size() && i < max_items; ++i) {
