@@ -17,6 +17,7 @@
 #include <deque>
 #include <random>
 #include <span>
+#include <vector>
 
 #include "base/result.h"
 #include "runtime/sampler_config.h"
@@ -34,7 +35,8 @@ class Sampler {
   Result<int32_t> sample(std::span<const float> logits);
 
   // The distribution sample() draws from: the candidates left after every stage, with p = softmax of their final
-  // (tempered) logits, sorted by decreasing p. For greedy configs: the single argmax token with p = 1.
+  // (tempered) logits, in the (deterministic) order the draw walks them: by decreasing p after top-k or top-p,
+  // otherwise vocabulary order. For greedy configs: the single argmax token with p = 1.
   // Used by speculative sampling (target/draft probabilities) and tests.
   Result<CandidateList> distribution(std::span<const float> logits) const;
 
@@ -49,10 +51,14 @@ class Sampler {
 
  private:
   TokenCounts window_counts() const;
+  // Validates logits and writes the biased, penalized row into scratch_.
+  Status prepare_logits(std::span<const float> logits) const;
+  CandidateList select_top(std::size_t keep) const;
 
   SamplerConfig config_;
   std::mt19937_64 rng_;
   std::deque<int32_t> history_;  // the last penalty_last_n accepted tokens (all of them for -1)
+  mutable std::vector<float> scratch_;  // n_vocab adjusted logits, reused between calls
 };
 
 }  // namespace specula::runtime

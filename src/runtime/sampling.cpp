@@ -56,24 +56,27 @@ void apply_penalties(CandidateList& list, const TokenCounts& counts, float repea
     const int64_t i = find_token(list, token);
     if (i < 0) continue;
     float& logit = list.items[static_cast<std::size_t>(i)].logit;
-    logit = logit <= 0.0f ? logit * repeat : logit / repeat;
-    logit -= static_cast<float>(count) * frequency + presence;
+    logit = penalized_logit(logit, count, repeat, frequency, presence);
   }
   if (!counts.empty()) list.sorted = false;
 }
 
+float penalized_logit(float logit, int32_t count, float repeat, float frequency, float presence) {
+  const float scaled = logit <= 0.0f ? logit * repeat : logit / repeat;
+  return scaled - (static_cast<float>(count) * frequency + presence);
+}
+
 void softmax(CandidateList& list) {
   SPECULA_CHECK(!list.items.empty(), "softmax of an empty candidate list");
-  sort_candidates(list);
-  const double max_logit = list.items.front().logit;
+  float max_logit = list.items.front().logit;
+  for (const Candidate& c : list.items) max_logit = std::max(max_logit, c.logit);
   SPECULA_CHECK(std::isfinite(max_logit), "softmax needs a finite maximum logit");
   double sum = 0.0;
-  std::vector<double> e(list.items.size());
-  for (std::size_t i = 0; i < e.size(); ++i) {
-    e[i] = std::exp(static_cast<double>(list.items[i].logit) - max_logit);
-    sum += e[i];
+  for (Candidate& c : list.items) {
+    c.p = static_cast<float>(std::exp(static_cast<double>(c.logit) - static_cast<double>(max_logit)));  // <= 1
+    sum += static_cast<double>(c.p);
   }
-  for (std::size_t i = 0; i < e.size(); ++i) list.items[i].p = static_cast<float>(e[i] / sum);
+  for (Candidate& c : list.items) c.p = static_cast<float>(static_cast<double>(c.p) / sum);
 }
 
 void apply_top_k(CandidateList& list, int32_t k, int32_t min_keep) {
@@ -92,25 +95,46 @@ void apply_top_k(CandidateList& list, int32_t k, int32_t min_keep) {
 void apply_top_p(CandidateList& list, float p, int32_t min_keep) {
   if (p >= 1.0f) return;
   softmax(list);
-  double cum = 0.0;
-  std::size_t keep = list.items.size();
-  for (std::size_t i = 0; i < list.items.size(); ++i) {
-    cum += static_cast<double>(list.items[i].p);
-    if (cum >= static_cast<double>(p) && i + 1 >= static_cast<std::size_t>(std::max(min_keep, 1))) {
-      keep = i + 1;
-      break;
+  const std::size_t min_n = static_cast<std::size_t>(std::max(min_keep, 1));
+  // Sort only as much of the head as the cumulative sum needs: with a 262k vocabulary the mass is usually in the
+  // first few hundred tokens, and a full sort per token would dominate sampling time.
+  std::size_t head = list.sorted ? list.items.size() : std::min<std::size_t>(list.items.size(), 256);
+  while (true) {
+    if (!list.sorted) {
+      std::nth_element(list.items.begin(), list.items.begin() + static_cast<std::ptrdiff_t>(head) - 1,
+                       list.items.end(), logit_order);
+      std::sort(list.items.begin(), list.items.begin() + static_cast<std::ptrdiff_t>(head), logit_order);
+      if (head == list.items.size()) list.sorted = true;
     }
+    double cum = 0.0;
+    for (std::size_t i = 0; i < head; ++i) {
+      cum += static_cast<double>(list.items[i].p);
+      if (cum >= static_cast<double>(p) && i + 1 >= min_n) {
+        list.items.resize(i + 1);
+        list.sorted = true;
+        return;
+      }
+    }
+    if (head == list.items.size()) return;  // rounding kept the total below p: keep everything
+    head = std::min(list.items.size(), head * 8);
   }
-  list.items.resize(keep);
 }
 
 void apply_min_p(CandidateList& list, float p, int32_t min_keep) {
   if (p <= 0.0f) return;
-  sort_candidates(list);
-  const double threshold = static_cast<double>(list.items.front().logit) + std::log(static_cast<double>(p));
-  std::size_t keep = 1;
-  while (keep < list.items.size() && static_cast<double>(list.items[keep].logit) >= threshold) ++keep;
-  list.items.resize(keep_at_least(keep, min_keep, list.items.size()));
+  float max_logit = list.items.front().logit;
+  for (const Candidate& c : list.items) max_logit = std::max(max_logit, c.logit);
+  const double threshold = static_cast<double>(max_logit) + std::log(static_cast<double>(p));
+  const auto below = [&](const Candidate& c) { return static_cast<double>(c.logit) < threshold; };
+  const auto n_kept = static_cast<std::size_t>(
+      std::count_if(list.items.begin(), list.items.end(), [&](const Candidate& c) { return !below(c); }));
+  const std::size_t keep = keep_at_least(n_kept, min_keep, list.items.size());
+  if (keep == n_kept) {  // filter in place, order preserved (no sort of a large unsorted list)
+    list.items.erase(std::remove_if(list.items.begin(), list.items.end(), below), list.items.end());
+    return;
+  }
+  sort_candidates(list);  // min_keep needs the best `keep` tokens, some below the threshold
+  list.items.resize(keep);
 }
 
 void apply_typical(CandidateList& list, float p, int32_t min_keep) {

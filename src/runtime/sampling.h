@@ -39,16 +39,21 @@ void apply_logit_bias(CandidateList& list, std::span<const LogitBias> biases);
 //   logit = logit <= 0 ? logit * repeat : logit / repeat;  logit -= c * frequency + presence.
 void apply_penalties(CandidateList& list, const TokenCounts& counts, float repeat, float frequency, float presence);
 
-// Sorts (see CandidateList) and sets p = softmax(logits). -infinity logits get p = 0; at least one must be finite.
+// The same formula for one logit of a token seen `count` > 0 times.
+float penalized_logit(float logit, int32_t count, float repeat, float frequency, float presence);
+
+// Sets p = softmax(logits) without reordering. -infinity logits get p = 0; at least one logit must be finite.
 void softmax(CandidateList& list);
 
 // Keeps the max(k, min_keep) highest logits; k <= 0 keeps everything. Leaves the list sorted.
 void apply_top_k(CandidateList& list, int32_t k, int32_t min_keep);
 
-// Keeps the smallest prefix (by probability) whose cumulative probability reaches p, at least min_keep. p >= 1: off.
+// Keeps the smallest set of most likely tokens whose cumulative probability reaches p, at least min_keep; leaves
+// the list sorted. p >= 1: off. Sorts only the head it needs.
 void apply_top_p(CandidateList& list, float p, int32_t min_keep);
 
-// Keeps tokens with logit >= max_logit + ln(p) (i.e. prob >= p * max_prob), at least min_keep. p <= 0: off.
+// Keeps tokens with logit >= max_logit + ln(p) (i.e. prob >= p * max_prob), at least min_keep (then the best ones);
+// preserves the order otherwise. p <= 0: off.
 void apply_min_p(CandidateList& list, float p, int32_t min_keep);
 
 // Locally typical sampling: orders tokens by |-ln p - H| (H = entropy) and keeps the shortest such prefix whose
@@ -58,7 +63,7 @@ void apply_typical(CandidateList& list, float p, int32_t min_keep);
 // logit /= t; t must be > 0.
 void apply_temperature(CandidateList& list, float t);
 
-// Draws from softmax(list) with a uniform u in [0, 1): the first candidate (in sorted order) whose cumulative
+// Draws from softmax(list) with a uniform u in [0, 1): the first candidate (in list order) whose cumulative
 // probability exceeds u. Returns the token id.
 int32_t draw(CandidateList& list, double u);
 

@@ -67,13 +67,13 @@ TEST(Sampling, PenaltiesFollowLlamaCppFormula) {
   EXPECT_FLOAT_EQ(zero.items[0].logit, -3.0f);
 }
 
-TEST(Sampling, SoftmaxSortsAndNormalizes) {
-  // logits {0, ln 3}: p = {1/4, 3/4}; sorted by logit: token 1 first.
+TEST(Sampling, SoftmaxNormalizesInPlace) {
+  // logits {0, ln 3}: p = {1/4, 3/4}; the order is kept.
   auto list = CandidateList::from_logits(std::vector<float>{0.0f, static_cast<float>(std::log(3.0))});
   softmax(list);
-  EXPECT_EQ(ids(list), (std::vector<int32_t>{1, 0}));
-  EXPECT_NEAR(list.items[0].p, 0.75f, 1e-6f);
-  EXPECT_NEAR(list.items[1].p, 0.25f, 1e-6f);
+  EXPECT_EQ(ids(list), (std::vector<int32_t>{0, 1}));
+  EXPECT_NEAR(list.items[0].p, 0.25f, 1e-6f);
+  EXPECT_NEAR(list.items[1].p, 0.75f, 1e-6f);
   // -infinity gets probability 0.
   auto banned = CandidateList::from_logits(std::vector<float>{1.0f, -kInf});
   softmax(banned);
@@ -115,6 +115,31 @@ TEST(Sampling, TopPKeepsSmallestPrefixReachingP) {
   EXPECT_EQ(ids(e), (std::vector<int32_t>{3, 2}));
 }
 
+TEST(Sampling, TopPOnALargeUnsortedList) {
+  // 5000 tokens: token 4999 has p = 0.5, token 0 p = 0.25, the rest share 0.25 equally (0.25 / 4998 each).
+  // top_p 0.74 -> {4999, 0}. top_p 0.76 needs k tail tokens with 0.75 + k * 0.25 / 4998 >= 0.76, k >= 199.92:
+  // 200 of them, all tied, so the lowest ids 1..200 (202 tokens in all).
+  std::vector<double> probs(5000, 0.25 / 4998);
+  probs[4999] = 0.5;
+  probs[0] = 0.25;
+  std::vector<float> logits;
+  for (const double q : probs) logits.push_back(static_cast<float>(std::log(q)));
+  auto a = CandidateList::from_logits(logits);
+  apply_top_p(a, 0.74f, 1);
+  EXPECT_EQ(ids(a), (std::vector<int32_t>{4999, 0}));
+  EXPECT_TRUE(a.sorted);
+  auto b = CandidateList::from_logits(logits);
+  apply_top_p(b, 0.76f, 1);
+  ASSERT_EQ(b.items.size(), 202u);
+  EXPECT_EQ(b.items[2].id, 1);
+  EXPECT_EQ(b.items[201].id, 200);
+  // Needing the whole tail: 0.9999 is reached only after nearly all tokens (several widening rounds).
+  auto c = CandidateList::from_logits(logits);
+  apply_top_p(c, 0.9999f, 1);
+  EXPECT_GT(c.items.size(), 4900u);
+  EXPECT_EQ(c.items.front().id, 4999);
+}
+
 TEST(Sampling, MinPKeepsTokensAboveFractionOfMax) {
   // p = {0.5, 0.3, 0.15, 0.05}: min_p 0.2 -> threshold 0.1 keeps 3; min_p 0.7 -> 0.35 keeps 1.
   auto a = from_probs({0.5, 0.3, 0.15, 0.05});
@@ -126,6 +151,9 @@ TEST(Sampling, MinPKeepsTokensAboveFractionOfMax) {
   auto c = from_probs({0.5, 0.3, 0.15, 0.05});
   apply_min_p(c, 0.7f, 2);
   EXPECT_EQ(ids(c), (std::vector<int32_t>{0, 1}));
+  auto unsorted = from_probs({0.05, 0.3, 0.15, 0.5});  // filtering keeps vocabulary order
+  apply_min_p(unsorted, 0.2f, 1);
+  EXPECT_EQ(ids(unsorted), (std::vector<int32_t>{1, 2, 3}));
   auto off = from_probs({0.5, 0.3, 0.15, 0.05});
   apply_min_p(off, 0.0f, 1);
   EXPECT_EQ(off.items.size(), 4u);
@@ -155,7 +183,7 @@ TEST(Sampling, TemperatureScalesLogits) {
   EXPECT_FLOAT_EQ(list.items[0].logit, 2.0f);
   EXPECT_FLOAT_EQ(list.items[1].logit, 4.0f);
   softmax(list);
-  EXPECT_NEAR(list.items[0].p, 1.0 / (1.0 + std::exp(-2.0)), 1e-6);
+  EXPECT_NEAR(list.items[1].p, 1.0 / (1.0 + std::exp(-2.0)), 1e-6);
 }
 
 TEST(Sampling, DrawWalksTheCumulativeDistribution) {
