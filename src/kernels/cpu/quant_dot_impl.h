@@ -173,35 +173,46 @@ inline void dot32(const uint8_t* row, const ActBlock32* const* x, int64_t nb, fl
 
 // ---- 256-wide K-quant formats.
 
-// The 8 six-bit scales and mins of a q4_K / q5_K block (ggml's packing in 12 bytes).
-inline void unpack_k4_scales(const uint8_t* s, uint8_t* sc, uint8_t* mn) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    mn[j] = s[j + 4] & 63;
-  }
-  for (int j = 4; j < 8; ++j) {
-    sc[j] = static_cast<uint8_t>((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4));
-    mn[j] = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-  }
+// The 8 six-bit scales (sc8) and mins (mn8) of a q4_K / q5_K block, byte j = sub-block j, from ggml's
+// 12-byte packing: with little-endian words a, b, c = bytes 0-3, 4-7, 8-11,
+//   scales 0-3 = a & 63, mins 0-3 = b & 63, scales 4-7 = (c & 15) | (a >> 6) << 4, mins 4-7 = (c >> 4) | (b >> 6) << 4.
+inline void unpack_k4_scales(const uint8_t* s, uint64_t& sc8, uint64_t& mn8) {
+  uint32_t a, b, c;
+  std::memcpy(&a, s, 4);
+  std::memcpy(&b, s + 4, 4);
+  std::memcpy(&c, s + 8, 4);
+  const uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t mn_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+  sc8 = (a & 0x3F3F3F3Fu) | (static_cast<uint64_t>(sc_hi) << 32);
+  mn8 = (b & 0x3F3F3F3Fu) | (static_cast<uint64_t>(mn_hi) << 32);
+}
+
+// Shuffle control that broadcasts int16 element e of each 128-bit lane to the whole lane.
+inline __m256i bcast16_mask(int e) { return _mm256_set1_epi16(static_cast<short>(0x0100 + 0x0202 * e)); }
+// Shuffle control: int16 element e_lo to the low lane, e_hi to the high lane.
+inline __m256i bcast16_mask2(int e_lo, int e_hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(0x0100 + 0x0202 * e_hi)),
+                          _mm_set1_epi16(static_cast<short>(0x0100 + 0x0202 * e_lo)));
 }
 
 // q4_K (kHigh = false) and q5_K (kHigh = true): 4 chunks of 64 values; chunk j holds sub-blocks 2j (low
-// nibbles [+ qh bit 2j]) and 2j+1 (high nibbles [+ qh bit 2j+1]); value = d*sc*q - dmin*mn.
+// nibbles [+ qh bit 2j]) and 2j+1 (high nibbles [+ qh bit 2j+1]); value = d*sc*q - dmin*mn. Per token and
+// block: integer sums of sc*q*x (8 lanes) and of mn * (pair of 16-value activation sums) (8 lanes, one per
+// sub-block), folded into one float accumulator as d*dx*isum - dmin*dx*msum.
 template <bool kHigh, int NT>
 inline void dot_q45k(const uint8_t* row, const ActBlock256* const* x, int64_t nb, float* out) {
   constexpr size_t kBytes = kHigh ? 176 : 144;
   __m256 acc[NT];
-  float acc_min[NT];
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    acc_min[t] = 0.0f;
-  }
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* b = row + static_cast<size_t>(i) * kBytes;
     const float d = load_f16(b), dmin = load_f16(b + 2);
-    uint8_t sc[8], mn[8];
-    unpack_k4_scales(b + 4, sc, mn);
+    uint64_t sc8, mn8;
+    unpack_k4_scales(b + 4, sc8, mn8);
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
+    const __m128i mn = _mm_cvtsi64_si128(static_cast<long long>(mn8));
+    const __m256i mn_pairs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn, mn));  // m0 m0 m1 m1 ... m7 m7
     const uint8_t* qs = b + (kHigh ? 48 : 16);
     __m256i hb = kHigh ? loadu256(b + 16) : _mm256_setzero_si256();
     __m256i isum[NT];
@@ -216,7 +227,8 @@ inline void dot_q45k(const uint8_t* row, const ActBlock256* const* x, int64_t nb
         hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
         hb = _mm256_srli_epi16(hb, 2);
       }
-      const __m256i s_lo = _mm256_set1_epi16(sc[2 * j]), s_hi = _mm256_set1_epi16(sc[2 * j + 1]);
+      const __m256i s_lo = _mm256_shuffle_epi8(sc16, bcast16_mask(2 * j));
+      const __m256i s_hi = _mm256_shuffle_epi8(sc16, bcast16_mask(2 * j + 1));
       for (int t = 0; t < NT; ++t) {
         const int8_t* xq = x[t][i].qs + 64 * j;
         const __m256i p = _mm256_add_epi32(dot_u8s8_scaled(lo, loadu256(xq), s_lo),
@@ -226,13 +238,12 @@ inline void dot_q45k(const uint8_t* row, const ActBlock256* const* x, int64_t nb
     }
     for (int t = 0; t < NT; ++t) {
       const ActBlock256& xb = x[t][i];
-      int summ = 0;
-      for (int s = 0; s < 8; ++s) summ += mn[s] * (xb.bsums[2 * s] + xb.bsums[2 * s + 1]);
+      const __m256i msum = _mm256_madd_epi16(loadu256(xb.bsums), mn_pairs);
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-      acc_min[t] = std::fma(dmin * xb.d, static_cast<float>(summ), acc_min[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * xb.d), _mm256_cvtepi32_ps(msum), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_f32x8(acc[t]) - acc_min[t];
+  for (int t = 0; t < NT; ++t) out[t] = hsum_f32x8(acc[t]);
 }
 
 // q6_K: two chunks of 128; in chunk n, vector k (k < 4) holds values 32k.. of the chunk, built from
@@ -245,8 +256,11 @@ inline void dot_q6k(const uint8_t* row, const ActBlock256* const* x, int64_t nb,
   const __m256i low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* b = row + static_cast<size_t>(i) * 210;
-    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
     const float d = load_f16(b + 208);
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
+    const __m256i sc_all = _mm256_cvtepi8_epi16(sc8);  // 16 scales as int16
+    const __m256i sc_half[2] = {_mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc8)),
+                                _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8)))};
     __m256i isum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
     for (int n = 0; n < 2; ++n) {
@@ -261,8 +275,8 @@ inline void dot_q6k(const uint8_t* row, const ActBlock256* const* x, int64_t nb,
       q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
       for (int k = 0; k < 4; ++k) {
-        const int g = 8 * n + 2 * k;
-        const __m256i s16 = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+        // scales 8n + 2k (first 16 values) and 8n + 2k + 1 (next 16).
+        const __m256i s16 = _mm256_shuffle_epi8(sc_half[n], bcast16_mask2(2 * k, 2 * k + 1));
         for (int t = 0; t < NT; ++t) {
           const __m256i xq = loadu256(x[t][i].qs + 128 * n + 32 * k);
           isum[t] = _mm256_add_epi32(isum[t], dot_u8s8_scaled(q[k], xq, s16));
@@ -271,9 +285,8 @@ inline void dot_q6k(const uint8_t* row, const ActBlock256* const* x, int64_t nb,
     }
     for (int t = 0; t < NT; ++t) {
       const ActBlock256& xb = x[t][i];
-      int corr = 0;
-      for (int g = 0; g < 16; ++g) corr += sc[g] * xb.bsums[g];
-      const __m256i p = _mm256_sub_epi32(isum[t], _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+      const __m256i corr = _mm256_madd_epi16(sc_all, loadu256(xb.bsums));  // sum_g sc[g] * bsums[g], in pairs
+      const __m256i p = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr, 5));
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(p), acc[t]);
     }
   }
