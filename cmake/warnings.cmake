@@ -2,7 +2,7 @@
 add_library(specula_options INTERFACE)
 target_compile_options(specula_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused -Woverloaded-virtual
-  -Wnull-dereference -Wdouble-promotion -Wimplicit-fallthrough)
+  -Wdouble-promotion -Wimplicit-fallthrough)
 if(SPECULA_WERROR)
   target_compile_options(specula_options INTERFACE -Werror)
 endif()

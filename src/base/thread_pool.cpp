@@ -47,7 +47,15 @@ void ThreadPool::dispatch(Trampoline fn, void* ctx) {
   }
   if (sleepers_.load() > 0) wake_.notify_all();
   fn(ctx, 0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  // Spin briefly (workers usually finish within microseconds), then yield so that an oversubscribed
+  // machine can run the workers we are waiting for.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
@@ -60,7 +68,8 @@ void ThreadPool::worker_loop(int index) {
       cpu_relax();
       gen = generation_.load(std::memory_order_acquire);
       if (gen != seen) break;
-      if (++spins % 1024 == 0 && std::chrono::steady_clock::now() > spin_until) {
+      if (++spins % 1024 == 0) std::this_thread::yield();
+      if (spins % 1024 == 0 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mutex_);
         sleepers_.fetch_add(1);
         wake_.wait(lock, [&] { return generation_.load() != seen; });

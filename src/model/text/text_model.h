@@ -1,0 +1,67 @@
+// A text decoder (Gemma 4, Gemma 3 or llama) loaded from GGUF, with a batched forward pass over rows of
+// one or more sequences. The forward pass reads like the model definition (gemma4-spec.md §1): direct calls
+// to the CPU kernels over typed weights.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/aligned.h"
+#include "base/result.h"
+#include "base/thread_pool.h"
+#include "format/gguf_reader.h"
+#include "kv/simple_kv_cache.h"
+#include "model/text/text_config.h"
+#include "model/text/text_weights.h"
+
+namespace specula::model {
+
+// One row of a forward batch. Rows of the same sequence must appear in increasing position order, and a
+// sequence's positions before its first row must already be in the cache.
+struct ForwardRow {
+  int32_t token = 0;                // token id (also used for PLE's token part; pass the pad id for soft tokens)
+  int32_t pos = 0;                  // absolute position
+  int32_t seq = 0;                  // sequence (cache row)
+  const float* embedding = nullptr; // [hidden] input embedding instead of the token's (image soft tokens; unscaled)
+};
+
+struct ForwardOutput {
+  std::span<const int32_t> logit_rows;  // which batch rows produce logits (in this order)
+  float* logits = nullptr;              // [logit_rows.size(), vocab]
+  float* hidden = nullptr;              // optional [logit_rows.size(), hidden]: final-norm hidden states
+};
+
+class TextModel {
+ public:
+  static Result<std::unique_ptr<TextModel>> load(const std::string& path);
+
+  const TextConfig& config() const { return config_; }
+  const TextWeights& weights() const { return weights_; }
+  const format::GgufFile& file() const { return file_; }
+  int vocab() const { return static_cast<int>(weights_.token_embd.rows); }
+
+  // KV slot shapes of the KV-owning layers, in slot order.
+  std::vector<kv::KvSlotShape> kv_slot_shapes() const;
+  Result<kv::SimpleKvCache> make_cache(int n_seq, int n_ctx, size_t max_bytes = size_t{8} << 30) const;
+
+  // Runs the rows through the decoder, appending their K/V to the cache. Errors: positions outside the
+  // cache, bad token ids, sequence ids out of range.
+  Status forward(ThreadPool& pool, kv::SimpleKvCache& cache, std::span<const ForwardRow> rows,
+                 const ForwardOutput& out);
+
+  // Bytes of weights read to decode one token (all matrices once, plus one row of each embedding table).
+  uint64_t weight_bytes_per_token() const;
+
+  struct Scratch;  // activation buffers of one forward call (defined in text_forward.cpp)
+
+ private:
+  TextModel(format::GgufFile file, TextConfig config) : file_(std::move(file)), config_(std::move(config)) {}
+  Status check_rows(const kv::SimpleKvCache& cache, std::span<const ForwardRow> rows) const;
+
+  format::GgufFile file_;
+  TextConfig config_;
+  TextWeights weights_;
+};
+
+}  // namespace specula::model

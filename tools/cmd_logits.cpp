@@ -1,0 +1,76 @@
+// specula logits -m M.gguf --tokens 2,105,... --out FILE [--ubatch N] [-t N]
+// Writes raw little-endian float32 logits [n_tokens, n_vocab], row-major, one row per prompt position.
+#include <cstdio>
+#include <fstream>
+
+#include "config/flags.h"
+#include "model/text/text_model.h"
+#include "subcommand.h"
+#include "tool_common.h"
+
+namespace specula::tools {
+namespace {
+
+config::FlagParser logits_flags() {
+  config::FlagParser p("logits", "-m MODEL.gguf --tokens IDS --out FILE [options]");
+  p.add({{"-m", "--model"}, config::FlagKind::kValue, "model GGUF file", "", "FILE"});
+  p.add({{"--tokens"}, config::FlagKind::kValue, "prompt token ids, comma or space separated", "", "IDS"});
+  p.add({{"--out", "-o"}, config::FlagKind::kValue, "output file: float32 [n_tokens, n_vocab]", "", "FILE"});
+  p.add({{"-ub", "--ubatch", "--ubatch-size"}, config::FlagKind::kValue, "prefill chunk size (1 = token by token)", "512"});
+  p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
+  return p;
+}
+
+}  // namespace
+
+int cmd_logits(const Args& args) {
+  auto parser = logits_flags();
+  if (config::FlagParser::help_requested(args)) {
+    std::printf("%s", parser.help().c_str());
+    return 0;
+  }
+  auto flags = parser.parse(args);
+  if (!flags.ok()) return fail("logits", flags.error().message());
+  const auto model_path = flags->get("--model");
+  const auto token_text = flags->get("--tokens");
+  const auto out_path = flags->get("--out");
+  if (!model_path || !token_text || !out_path) return fail("logits", "-m, --tokens and --out are required");
+  auto ubatch = flags->get_int("--ubatch", 1, 1 << 20);
+  if (!ubatch.ok()) return fail("logits", ubatch.error().message());
+  auto threads = thread_count(*flags);
+  if (!threads.ok()) return fail("logits", threads.error().message());
+  auto tokens = parse_token_list(*token_text);
+  if (!tokens.ok()) return fail("logits", tokens.error().message());
+  if (tokens->empty()) return fail("logits", "--tokens is empty");
+
+  auto model = model::TextModel::load(*model_path);
+  if (!model.ok()) return fail("logits", model.error().message());
+  auto& m = *model.value();
+  const size_t n = tokens->size();
+  const size_t vocab = static_cast<size_t>(m.vocab());
+  auto cache = m.make_cache(1, static_cast<int>(n));
+  if (!cache.ok()) return fail("logits", cache.error().message());
+  ThreadPool pool(threads.value());
+  std::vector<float> logits(n * vocab);
+  const size_t ub = static_cast<size_t>(ubatch->value_or(512));
+  for (size_t begin = 0; begin < n; begin += ub) {
+    const size_t end = std::min(n, begin + ub);
+    std::vector<model::ForwardRow> rows;
+    std::vector<int32_t> out_rows;
+    for (size_t i = begin; i < end; ++i) {
+      rows.push_back({(*tokens)[i], static_cast<int32_t>(i), 0, nullptr});
+      out_rows.push_back(static_cast<int32_t>(i - begin));
+    }
+    auto st = m.forward(pool, cache.value(), rows, {out_rows, logits.data() + begin * vocab, nullptr});
+    if (!st.ok()) return fail("logits", st.error().message());
+  }
+  std::ofstream out(*out_path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  if (!out) return fail("logits", "cannot write '" + *out_path + "'");
+  std::fprintf(stderr, "specula logits: wrote %zu x %zu float32 to %s\n", n, vocab, out_path->c_str());
+  return 0;
+}
+
+}  // namespace specula::tools
+
+SPECULA_SUBCOMMAND(logits, 60, "write the raw float32 logits of every prompt position", specula::tools::cmd_logits);
