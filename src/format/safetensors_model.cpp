@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/half.h"
 #include "format/gguf_value.h"
 #include "format/safetensors.h"
 
@@ -132,28 +131,6 @@ const SafetensorsTensor* SafetensorsModel::find(std::string_view name) const {
 Result<const SafetensorsTensor*> SafetensorsModel::get(std::string_view name) const {
   if (const auto* t = find(name)) return t;
   return make_error(ErrorCode::kNotFound, "tensor '{}' is not in the model", printable(name));
-}
-
-Result<std::vector<float>> safetensors_to_f32(const SafetensorsTensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.n_elements));
-  const uint8_t* p = t.bytes.data();
-  switch (t.dtype) {
-    case SafetensorsDtype::kF32:
-      if (!out.empty()) std::memcpy(out.data(), p, out.size() * 4);
-      return out;
-    case SafetensorsDtype::kF16:
-    case SafetensorsDtype::kBF16:
-      for (size_t i = 0; i < out.size(); ++i) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = t.dtype == SafetensorsDtype::kF16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
-      }
-      return out;
-    case SafetensorsDtype::kI32:
-    case SafetensorsDtype::kI64: break;
-  }
-  return make_error(ErrorCode::kUnsupported, "tensor '{}' has integer dtype {}; it cannot be read as float32",
-                    printable(t.name), safetensors_dtype_name(t.dtype));
 }
 
 Result<std::vector<float>> SafetensorsModel::read_f32(std::string_view name) const {
