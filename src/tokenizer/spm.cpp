@@ -35,8 +35,13 @@ void spm_encode(const Vocab& vocab, std::string_view text, std::vector<TokenId>&
   s.symbols.clear();
   s.heap.clear();
   for (size_t pos = 0; pos < text.size();) {
-    // Split like llama.cpp: the lead byte decides the length (clipped at the end of the text).
-    const size_t n = std::min(utf8_len_from_lead(static_cast<uint8_t>(text[pos])), text.size() - pos);
+    // One symbol per character. llama.cpp trusts the lead byte's length even when the sequence is
+    // ill-formed (swallowing the next, escaped-space bytes); an ill-formed byte is a symbol of its own
+    // here, so any input round-trips. Well-formed text splits identically.
+    uint32_t cp = 0;
+    const auto lead = static_cast<uint8_t>(text[pos]);
+    size_t n = lead < 0x80 ? 1 : utf8_decode(text, pos, &cp);
+    if (n == 0) n = 1;
     const auto index = static_cast<int32_t>(s.symbols.size());
     s.symbols.push_back({static_cast<uint32_t>(pos), static_cast<uint32_t>(n), index - 1, index + 1});
     pos += n;

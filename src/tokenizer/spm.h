@@ -2,6 +2,7 @@
 // per UTF-8 character, repeatedly merge the adjacent pair whose concatenation is the highest-scoring piece
 // (ties: leftmost), then emit pieces, with <0xNN> byte tokens for characters that are not pieces.
 // Only normal pieces take part, so control and user-defined tokens never come out of plain text.
+// Ill-formed UTF-8 bytes are single symbols (byte tokens), so every input round-trips.
 #pragma once
 
 #include <string_view>

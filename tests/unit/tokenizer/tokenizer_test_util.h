@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -67,17 +68,14 @@ inline Result<Tokenizer> load_tokenizer(const std::string& path) {
 
 // One tokenizer per process and vocab file (loading the Gemma 4 vocab takes a noticeable fraction of a second).
 inline const Tokenizer& cached_tokenizer(const std::string& path) {
-  static std::vector<std::pair<std::string, Tokenizer>> cache;
-  for (const auto& [p, t] : cache) {
-    if (p == path) return t;
-  }
+  static std::map<std::string, Tokenizer> cache;  // node-based: references stay valid as it grows
+  if (const auto it = cache.find(path); it != cache.end()) return it->second;
   auto tok = load_tokenizer(path);
   if (!tok.ok()) {
     ADD_FAILURE() << tok.error().message();
     std::abort();
   }
-  cache.emplace_back(path, std::move(tok).value());
-  return cache.back().second;
+  return cache.emplace(path, std::move(tok).value()).first->second;
 }
 
 inline const Tokenizer& gemma4() { return cached_tokenizer(gemma4_vocab_path()); }
