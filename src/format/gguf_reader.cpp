@@ -94,7 +94,7 @@ Result<GgufValue> GgufParser::read_value(uint32_t type_id, int depth, const std:
     case GgufType::kInt32: { SPECULA_TRY(auto x, read_pod<int32_t>("i32")); v.data = int64_t{x}; break; }
     case GgufType::kUint64: { SPECULA_TRY(auto x, read_pod<uint64_t>("u64")); v.data = uint64_t{x}; break; }
     case GgufType::kInt64: { SPECULA_TRY(auto x, read_pod<int64_t>("i64")); v.data = int64_t{x}; break; }
-    case GgufType::kFloat32: { SPECULA_TRY(auto x, read_pod<float>("f32")); v.data = double{x}; break; }
+    case GgufType::kFloat32: { SPECULA_TRY(auto x, read_pod<float>("f32")); v.data = static_cast<double>(x); break; }
     case GgufType::kFloat64: { SPECULA_TRY(auto x, read_pod<double>("f64")); v.data = x; break; }
     case GgufType::kBool: {
       SPECULA_TRY(auto x, read_pod<uint8_t>("bool"));

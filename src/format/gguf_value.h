@@ -92,7 +92,7 @@ struct GgufValue {
   static GgufValue i32(int32_t v) { return {GgufType::kInt32, int64_t{v}}; }
   static GgufValue u64(uint64_t v) { return {GgufType::kUint64, v}; }
   static GgufValue i64(int64_t v) { return {GgufType::kInt64, v}; }
-  static GgufValue f32(float v) { return {GgufType::kFloat32, double{v}}; }
+  static GgufValue f32(float v) { return {GgufType::kFloat32, static_cast<double>(v)}; }
   static GgufValue f64(double v) { return {GgufType::kFloat64, v}; }
   static GgufValue boolean(bool v) { return {GgufType::kBool, v}; }
   static GgufValue str(std::string v) { return {GgufType::kString, std::move(v)}; }
