@@ -1,0 +1,122 @@
+// specula run: one-shot generation that streams text as it is generated, then prints speed figures.
+#include <cstdio>
+
+#include "model/text/text_model.h"
+#include "run_options.h"
+#include "runtime/generate.h"
+#include "runtime/stop_matcher.h"
+#include "subcommand.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/stream_detokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace specula::tools {
+namespace {
+
+Result<tokenizer::ChatTemplateVariant> chat_variant(const RunSettings& s, const format::GgufFile& file) {
+  if (s.chat_template) return tokenizer::parse_chat_template_variant(*s.chat_template);
+  if (const auto* t = file.find("tokenizer.chat_template"); t != nullptr && t->as_string() != nullptr) {
+    return tokenizer::classify_chat_template(*t->as_string());
+  }
+  if (file.architecture() == "gemma4") return tokenizer::ChatTemplateVariant::kGemma4It;
+  return make_error(ErrorCode::kUnsupported, "the model has no chat template specula can render; use --chat-template");
+}
+
+Result<std::vector<int32_t>> prompt_tokens(const RunSettings& s, const tokenizer::Tokenizer& tok,
+                                           const format::GgufFile& file) {
+  if (s.tokens) return *s.tokens;
+  if (!s.chat) return tok.tokenize(*s.prompt, {.add_special = true, .parse_special = true});
+  std::vector<tokenizer::ChatMessage> messages;
+  if (s.system) messages.push_back({tokenizer::ChatRole::kSystem, {tokenizer::ChatPart::make_text(*s.system)}});
+  messages.push_back({tokenizer::ChatRole::kUser, {tokenizer::ChatPart::make_text(*s.prompt)}});
+  SPECULA_TRY(const auto variant, chat_variant(s, file));
+  SPECULA_TRY(const std::string text, tokenizer::render_chat(messages, {.variant = variant,
+                                                                       .add_generation_prompt = true,
+                                                                       .enable_thinking = s.thinking,
+                                                                       .add_bos = true}));
+  return tok.tokenize(text, {.add_special = false, .parse_special = true});
+}
+
+void print_text(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+// Streams the generated text; returns the ids generated.
+Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m, const tokenizer::Tokenizer& tok,
+                                    const std::vector<int32_t>& prompt, bool echoed, runtime::GenerateStats& stats) {
+  SPECULA_TRY(auto sampler_cfg, runtime::SamplerConfig::create(s.sampling, m.vocab()));
+  runtime::Sampler sampler(std::move(sampler_cfg));
+  SPECULA_TRY(auto cache, m.make_cache(1, s.n_ctx));
+  ThreadPool pool(s.threads);
+  tokenizer::StreamDetokenizer detok(tok, {.render_special = false, .strip_leading_space = !echoed});
+  runtime::StopMatcher matcher(s.stop.stop);
+  runtime::GenerateOptions options{s.ubatch, s.stop.max_tokens, s.stop.ignore_eos, tok.vocab().stop_ids()};
+  std::vector<int32_t> generated;
+  Status piece_error;
+  auto on_token = [&](int32_t token) {
+    generated.push_back(token);
+    if (tok.vocab().is_stop(token) && !s.stop.ignore_eos) return false;
+    auto piece = detok.push(token);
+    if (!piece.ok()) {
+      piece_error = piece.error();
+      return false;
+    }
+    const auto out = matcher.feed(piece.value());
+    print_text(out.text);
+    return !matcher.stopped();
+  };
+  SPECULA_TRY(stats, runtime::generate(pool, m, cache, prompt, sampler, options, on_token));
+  SPECULA_RETURN_IF_ERROR(piece_error);
+  if (!matcher.stopped()) print_text(matcher.feed(detok.finish()).text + matcher.finish());
+  return generated;
+}
+
+}  // namespace
+
+int cmd_run(const Args& args) {
+  auto parser = run_flags();
+  if (config::FlagParser::help_requested(args)) {
+    std::printf("%s", parser.help().c_str());
+    return 0;
+  }
+  auto flags = parser.parse(args);
+  if (!flags.ok()) return fail("run", flags.error().message());
+  auto settings = run_settings(flags.value());
+  if (!settings.ok()) return fail("run", settings.error().message());
+  const RunSettings& s = settings.value();
+  auto model = model::TextModel::load(s.model_path);
+  if (!model.ok()) return fail("run", model.error().message());
+  auto tok = tokenizer::Tokenizer::from_gguf(model.value()->file());
+  if (!tok.ok()) return fail("run", tok.error().message());
+  auto prompt = prompt_tokens(s, tok.value(), model.value()->file());
+  if (!prompt.ok()) return fail("run", prompt.error().message());
+  bool echoed = false;
+  if (s.echo_prompt && !s.chat && !s.tokens) {
+    auto text = tok->detokenize(prompt.value(), {.render_special = false, .strip_leading_space = false});
+    if (text.ok() && !text->empty()) {
+      print_text(*text);
+      echoed = true;
+    }
+  }
+  runtime::GenerateStats stats;
+  auto generated = stream(s, *model.value(), tok.value(), prompt.value(), echoed, stats);
+  if (!generated.ok()) return fail("run", generated.error().message());
+  print_text("\n");
+  if (s.print_ids) {
+    std::string ids;
+    for (const int32_t id : generated.value()) {
+      if (!ids.empty()) ids += ' ';
+      ids += std::to_string(id);
+    }
+    print_text(ids + "\n");
+  }
+  std::fprintf(stderr, "\nprompt: %d tokens, %.2f tokens/s | generation: %d tokens, %.2f tokens/s%s\n", stats.n_prompt,
+               stats.n_prompt / std::max(stats.prompt_s, 1e-9), stats.n_generated,
+               stats.n_generated / std::max(stats.generate_s, 1e-9), stats.context_full ? " (context full)" : "");
+  return 0;
+}
+
+}  // namespace specula::tools
+
+SPECULA_SUBCOMMAND(run, 20, "generate text from a prompt, streaming it as it is produced", specula::tools::cmd_run);
