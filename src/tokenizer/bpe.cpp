@@ -7,9 +7,6 @@
 namespace specula::tokenizer {
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
-constexpr size_t kMaxCrossPieces = 64;
-
 uint64_t pair_key(TokenId left, TokenId right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
@@ -61,16 +58,6 @@ Result<BpeModel> BpeModel::build(const Vocab& vocab) {
     const auto id = vocab.find(std::string_view(&ch, 1));
     m.ascii_[c] = id ? *id : -1;
   }
-  for (TokenId id = 0; id < vocab.n_tokens(); ++id) {
-    const std::string_view p = vocab.piece(id);
-    for (size_t at = p.find(kSpace, 1); at != std::string_view::npos; at = p.find(kSpace, at + 1)) {
-      if (!p.substr(0, at).ends_with(kSpace)) {
-        m.cross_pieces_.emplace_back(p);
-        break;
-      }
-    }
-  }
-  m.chunking_ = m.cross_pieces_.size() <= kMaxCrossPieces;
   return m;
 }
 
@@ -120,8 +107,8 @@ void BpeModel::push_candidate(BpeScratch& s, int32_t left, int32_t right) const 
   std::push_heap(s.heap.begin(), s.heap.end(), worse);
 }
 
-void BpeModel::encode_chunk(const Vocab& vocab, std::string_view word, std::vector<TokenId>& out,
-                            BpeScratch& s) const {
+void BpeModel::encode(const Vocab& vocab, std::string_view word, std::vector<TokenId>& out,
+                      BpeScratch& s) const {
   s.symbols.clear();
   s.heap.clear();
   if (s.memo.empty()) s.memo.resize(size_t{1} << BpeScratch::kMemoBits);
@@ -176,58 +163,3 @@ void BpeModel::encode_chunk(const Vocab& vocab, std::string_view word, std::vect
 
 }  // namespace specula::tokenizer
 
-namespace specula::tokenizer {
-
-void BpeModel::mark_unsafe_cuts(std::string_view text, BpeScratch& s) const {
-  s.unsafe.clear();
-  for (const std::string& piece : cross_pieces_) {
-    for (size_t at = text.find(piece); at != std::string_view::npos; at = text.find(piece, at + 1)) {
-      if (s.unsafe.empty()) s.unsafe.assign(text.size(), 0);
-      for (size_t k = at + 1; k < at + piece.size(); ++k) s.unsafe[k] = 1;
-    }
-  }
-}
-
-void BpeModel::encode(const Vocab& vocab, std::string_view text, std::vector<TokenId>& out, BpeScratch& s) const {
-  if (!chunking_) {
-    encode_chunk(vocab, text, out, s);
-    return;
-  }
-  mark_unsafe_cuts(text, s);
-  size_t begin = 0;
-  while (begin < text.size()) {
-    // The chunk runs to the next U+2581 that follows a character other than U+2581.
-    size_t end = begin;
-    for (size_t at = text.find(kSpace, begin + 1);; at = text.find(kSpace, at + 1)) {
-      if (at == std::string_view::npos) {
-        end = text.size();
-        break;
-      }
-      const bool after_space = at >= kSpace.size() && text.substr(at - kSpace.size(), kSpace.size()) == kSpace;
-      if (!after_space && (s.unsafe.empty() || s.unsafe[at] == 0)) {
-        end = at;
-        break;
-      }
-    }
-    const std::string_view chunk = text.substr(begin, end - begin);
-    begin = end;
-    if (chunk.size() > BpeScratch::kMaxCachedChunkBytes) {
-      encode_chunk(vocab, chunk, out, s);
-      continue;
-    }
-    if (const auto hit = s.cache.find(chunk); hit != s.cache.end()) {
-      const auto [first, count] = hit->second;
-      out.insert(out.end(), s.cache_ids.begin() + first, s.cache_ids.begin() + first + count);
-      continue;
-    }
-    const size_t before = out.size();
-    encode_chunk(vocab, chunk, out, s);
-    if (s.cache.size() < BpeScratch::kMaxCachedChunks) {
-      const auto first = static_cast<uint32_t>(s.cache_ids.size());
-      s.cache_ids.insert(s.cache_ids.end(), out.begin() + static_cast<ptrdiff_t>(before), out.end());
-      s.cache.emplace(std::string(chunk), std::make_pair(first, static_cast<uint32_t>(out.size() - before)));
-    }
-  }
-}
-
-}  // namespace specula::tokenizer

@@ -5,6 +5,7 @@
 #include "base/check.h"
 #include "format/gguf_reader.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/chunker.h"
 #include "tokenizer/presplit.h"
 #include "tokenizer/spm.h"
 
@@ -81,23 +82,26 @@ struct Tokenizer::Impl {
   Vocab vocab;
   std::optional<BpeModel> bpe;              // present for VocabKind::kGemma4Bpe
   std::optional<PresplitMatcher> presplit;  // Gemma's user-defined pieces, matched before BPE
+  std::optional<Chunker> chunker;
 
-  void encode_gemma4(std::string_view fragment, std::vector<TokenId>& out, std::string& escaped,
-                     BpeScratch& scratch) const;
-  void encode_gemma4_text(std::string_view fragment, std::vector<TokenId>& out, std::string& escaped,
-                     BpeScratch& scratch) const;
-  void encode_spm(std::string_view fragment, bool prefix_space, std::vector<TokenId>& out, std::string& escaped,
-                  SpmScratch& scratch) const;
+  struct Scratch {
+    std::string escaped;
+    BpeScratch bpe;
+    SpmScratch spm;
+    ChunkScratch chunks;
+  };
+  void encode_gemma4(std::string_view fragment, std::vector<TokenId>& out, Scratch& s) const;
+  void encode_gemma4_text(std::string_view fragment, std::vector<TokenId>& out, Scratch& s) const;
+  void encode_spm(std::string_view fragment, bool prefix_space, std::vector<TokenId>& out, Scratch& s) const;
 };
 
 // Gemma 4: user-defined pieces are cut out first (leftmost, longest), then every gap is BPE-encoded.
-void Tokenizer::Impl::encode_gemma4(std::string_view fragment, std::vector<TokenId>& out, std::string& escaped,
-                                    BpeScratch& scratch) const {
+void Tokenizer::Impl::encode_gemma4(std::string_view fragment, std::vector<TokenId>& out, Scratch& s) const {
   size_t pos = 0;
   while (pos < fragment.size()) {
     const auto match = presplit->next(fragment, pos);
     const size_t gap_end = match ? match->begin : fragment.size();
-    if (gap_end > pos) encode_gemma4_text(fragment.substr(pos, gap_end - pos), out, escaped, scratch);
+    if (gap_end > pos) encode_gemma4_text(fragment.substr(pos, gap_end - pos), out, s);
     if (!match) break;
     out.push_back(match->id);
     pos = match->begin + match->size;
@@ -106,10 +110,9 @@ void Tokenizer::Impl::encode_gemma4(std::string_view fragment, std::vector<Token
 
 // Runs of newlines and runs of everything else are encoded separately (llama.cpp's pre-split); a newline
 // run that is itself a piece is emitted whole.
-void Tokenizer::Impl::encode_gemma4_text(std::string_view fragment, std::vector<TokenId>& out, std::string& escaped,
-                                         BpeScratch& scratch) const {
-  escape_spaces(fragment, escaped);
-  const std::string_view text = escaped;
+void Tokenizer::Impl::encode_gemma4_text(std::string_view fragment, std::vector<TokenId>& out, Scratch& s) const {
+  escape_spaces(fragment, s.escaped);
+  const std::string_view text = s.escaped;
   for (size_t pos = 0; pos < text.size();) {
     const bool newlines = text[pos] == '\n';
     size_t end = pos;
@@ -122,15 +125,17 @@ void Tokenizer::Impl::encode_gemma4_text(std::string_view fragment, std::vector<
         continue;
       }
     }
-    bpe->encode(vocab, run, out, scratch);
+    chunker->encode(run, out, s.chunks,
+                    [&](std::string_view chunk, std::vector<TokenId>& o) { bpe->encode(vocab, chunk, o, s.bpe); });
   }
 }
 
 void Tokenizer::Impl::encode_spm(std::string_view fragment, bool prefix_space, std::vector<TokenId>& out,
-                                 std::string& escaped, SpmScratch& scratch) const {
-  escape_spaces(fragment, escaped);
-  if (prefix_space) escaped.insert(0, kEscapedSpace);
-  spm_encode(vocab, escaped, out, scratch);
+                                 Scratch& s) const {
+  escape_spaces(fragment, s.escaped);
+  if (prefix_space) s.escaped.insert(0, kEscapedSpace);
+  chunker->encode(s.escaped, out, s.chunks,
+                  [&](std::string_view chunk, std::vector<TokenId>& o) { spm_encode(vocab, chunk, o, s.spm); });
 }
 
 Result<Tokenizer> Tokenizer::from_gguf(const format::GgufFile& file) {
@@ -146,6 +151,8 @@ Result<Tokenizer> Tokenizer::from_vocab(Vocab vocab) {
     SPECULA_TRY(impl->bpe, BpeModel::build(impl->vocab));
     impl->presplit = PresplitMatcher::for_gemma(impl->vocab);
   }
+  // SentencePiece merges only into normal pieces; BPE merges may produce any piece the merges name.
+  impl->chunker = Chunker::build(impl->vocab, impl->vocab.kind() == VocabKind::kLlamaSpm);
   return Tokenizer(std::move(impl));
 }
 
@@ -170,9 +177,7 @@ Result<std::vector<TokenId>> Tokenizer::tokenize(std::string_view text, const To
     }
   }
 
-  std::string escaped;
-  BpeScratch bpe_scratch;
-  SpmScratch spm_scratch;
+  Impl::Scratch scratch;
   bool prev_special = true;  // llama vocabs prefix a space at the start and after each special token
   for (const Fragment& f : fragments) {
     if (f.token >= 0) {
@@ -182,9 +187,9 @@ Result<std::vector<TokenId>> Tokenizer::tokenize(std::string_view text, const To
     }
     const std::string_view piece = text.substr(f.begin, f.size);
     if (v.kind() == VocabKind::kGemma4Bpe) {
-      impl_->encode_gemma4(piece, out, escaped, bpe_scratch);
+      impl_->encode_gemma4(piece, out, scratch);
     } else {
-      impl_->encode_spm(piece, v.add_space_prefix() && prev_special, out, escaped, spm_scratch);
+      impl_->encode_spm(piece, v.add_space_prefix() && prev_special, out, scratch);
     }
     prev_special = false;
   }
