@@ -23,4 +23,11 @@ using RowSource = std::function<void(int64_t row, float* out)>;
 Status encode_rows(GgufStreamWriter& w, ThreadPool& pool, format::GgmlType type, int64_t cols, int64_t rows,
                    const RowSource& source, size_t chunk_bytes = size_t{64} << 20);
 
+// Fills out[0..row_bytes) with the encoded bytes of row `row`. Called concurrently (different rows).
+using EncodedRowSource = std::function<void(int64_t row, uint8_t* out)>;
+
+// As encode_rows, for a source that produces encoded bytes directly.
+Status write_encoded_rows(GgufStreamWriter& w, ThreadPool& pool, size_t row_bytes, int64_t rows,
+                          const EncodedRowSource& source, size_t chunk_bytes = size_t{64} << 20);
+
 }  // namespace specula::model
