@@ -1,5 +1,6 @@
 // specula run: one-shot generation that streams text as it is generated, then prints speed figures.
 #include <cstdio>
+#include <optional>
 
 #include "model/text/text_model.h"
 #include "run_options.h"
@@ -24,7 +25,6 @@ Result<tokenizer::ChatTemplateVariant> chat_variant(const RunSettings& s, const 
 
 Result<std::vector<int32_t>> prompt_tokens(const RunSettings& s, const tokenizer::Tokenizer& tok,
                                            const format::GgufFile& file) {
-  if (s.tokens) return *s.tokens;
   if (!s.chat) return tok.tokenize(*s.prompt, {.add_special = true, .parse_special = true});
   std::vector<tokenizer::ChatMessage> messages;
   if (s.system) messages.push_back({tokenizer::ChatRole::kSystem, {tokenizer::ChatPart::make_text(*s.system)}});
@@ -42,22 +42,26 @@ void print_text(const std::string& text) {
   std::fflush(stdout);
 }
 
-// Streams the generated text; returns the ids generated.
-Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m, const tokenizer::Tokenizer& tok,
-                                    const std::vector<int32_t>& prompt, bool echoed, runtime::GenerateStats& stats) {
+// Streams the generated text (when the model has a tokenizer); returns the ids generated.
+Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
+                                    const std::optional<tokenizer::Tokenizer>& tok, const std::vector<int32_t>& prompt,
+                                    bool echoed, runtime::GenerateStats& stats) {
   SPECULA_TRY(auto sampler_cfg, runtime::SamplerConfig::create(s.sampling, m.vocab()));
   runtime::Sampler sampler(std::move(sampler_cfg));
   SPECULA_TRY(auto cache, m.make_cache(1, s.n_ctx));
   ThreadPool pool(s.threads);
-  tokenizer::StreamDetokenizer detok(tok, {.render_special = false, .strip_leading_space = !echoed});
+  std::optional<tokenizer::StreamDetokenizer> detok;
+  if (tok) detok.emplace(*tok, tokenizer::DetokenizeOptions{.render_special = false, .strip_leading_space = !echoed});
   runtime::StopMatcher matcher(s.stop.stop);
-  runtime::GenerateOptions options{s.ubatch, s.stop.max_tokens, s.stop.ignore_eos, tok.vocab().stop_ids()};
+  runtime::GenerateOptions options{s.ubatch, s.stop.max_tokens, s.stop.ignore_eos,
+                                   tok ? tok->vocab().stop_ids() : std::vector<int32_t>{}};
   std::vector<int32_t> generated;
   Status piece_error;
   auto on_token = [&](int32_t token) {
     generated.push_back(token);
-    if (tok.vocab().is_stop(token) && !s.stop.ignore_eos) return false;
-    auto piece = detok.push(token);
+    if (!detok) return true;
+    if (tok->vocab().is_stop(token) && !s.stop.ignore_eos) return false;
+    auto piece = detok->push(token);
     if (!piece.ok()) {
       piece_error = piece.error();
       return false;
@@ -68,7 +72,7 @@ Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m, c
   };
   SPECULA_TRY(stats, runtime::generate(pool, m, cache, prompt, sampler, options, on_token));
   SPECULA_RETURN_IF_ERROR(piece_error);
-  if (!matcher.stopped()) print_text(matcher.feed(detok.finish()).text + matcher.finish());
+  if (detok && !matcher.stopped()) print_text(matcher.feed(detok->finish()).text + matcher.finish());
   return generated;
 }
 
@@ -87,9 +91,14 @@ int cmd_run(const Args& args) {
   const RunSettings& s = settings.value();
   auto model = model::TextModel::load(s.model_path);
   if (!model.ok()) return fail("run", model.error().message());
-  auto tok = tokenizer::Tokenizer::from_gguf(model.value()->file());
-  if (!tok.ok()) return fail("run", tok.error().message());
-  auto prompt = prompt_tokens(s, tok.value(), model.value()->file());
+  // A model file without a tokenizer can still run a prompt given as ids (--tokens); only ids are printed.
+  std::optional<tokenizer::Tokenizer> tok;
+  if (!s.tokens || model.value()->file().find("tokenizer.ggml.model") != nullptr) {
+    auto loaded = tokenizer::Tokenizer::from_gguf(model.value()->file());
+    if (!loaded.ok()) return fail("run", loaded.error().message());
+    tok = std::move(loaded.value());
+  }
+  auto prompt = s.tokens ? Result<std::vector<int32_t>>(*s.tokens) : prompt_tokens(s, *tok, model.value()->file());
   if (!prompt.ok()) return fail("run", prompt.error().message());
   bool echoed = false;
   if (s.echo_prompt && !s.chat && !s.tokens) {
@@ -100,10 +109,10 @@ int cmd_run(const Args& args) {
     }
   }
   runtime::GenerateStats stats;
-  auto generated = stream(s, *model.value(), tok.value(), prompt.value(), echoed, stats);
+  auto generated = stream(s, *model.value(), tok, prompt.value(), echoed, stats);
   if (!generated.ok()) return fail("run", generated.error().message());
   print_text("\n");
-  if (s.print_ids) {
+  if (s.print_ids || !tok) {
     std::string ids;
     for (const int32_t id : generated.value()) {
       if (!ids.empty()) ids += ' ';
