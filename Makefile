@@ -8,7 +8,13 @@ SERVE_ARGS ?=
 .PHONY: serve test deps build
 
 serve: build
-	@$(BUILD_DIR)/bin/specula serve $(SERVE_ARGS)
+	@if $(BUILD_DIR)/bin/specula --help | grep -q '^  serve '; then \
+	  $(BUILD_DIR)/bin/specula serve $(SERVE_ARGS); \
+	else \
+	  echo "specula serve (the OpenAI-compatible server) is not built yet."; \
+	  echo "Meanwhile: $(BUILD_DIR)/bin/specula run -m MODEL.gguf -p \"your prompt\" [--chat]"; \
+	  echo "(for example -m ../shared/assets/stories260K/stories260K.gguf -p \"Once upon a time\")"; \
+	fi
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
