@@ -96,14 +96,24 @@ Result<Vocab> Vocab::build(VocabData data) {
 }
 
 Status Vocab::index_pieces() {
-  piece_to_id_.reserve(pieces_.size());
+  size_t capacity = 16;
+  while (capacity < pieces_.size() * 2) capacity *= 2;
+  index_.assign(capacity, IndexSlot{0, -1});
+  index_mask_ = capacity - 1;
   for (size_t i = 0; i < pieces_.size(); ++i) {
     const std::string_view p = pieces_[i];
     if (p.empty()) continue;  // an empty piece can never be produced from text (llama.cpp renames it)
-    const auto [it, inserted] = piece_to_id_.emplace(p, static_cast<TokenId>(i));
-    if (!inserted) {
-      return make_error(ErrorCode::kCorruptData, "duplicate piece '{}' in the vocabulary (ids {} and {})", p,
-                        it->second, i);
+    const size_t h = std::hash<std::string_view>{}(p);
+    for (size_t slot = h & index_mask_;; slot = (slot + 1) & index_mask_) {
+      IndexSlot& e = index_[slot];
+      if (e.id < 0) {
+        e = {static_cast<uint32_t>(h >> 32), static_cast<TokenId>(i)};
+        break;
+      }
+      if (e.hash == static_cast<uint32_t>(h >> 32) && pieces_[static_cast<size_t>(e.id)] == p) {
+        return make_error(ErrorCode::kCorruptData, "duplicate piece '{}' in the vocabulary (ids {} and {})", p, e.id,
+                          i);
+      }
     }
   }
   for (int b = 0; b < 256; ++b) {
@@ -182,9 +192,14 @@ bool Vocab::is_special(TokenId id) const {
 }
 
 std::optional<TokenId> Vocab::find(std::string_view piece) const {
-  const auto it = piece_to_id_.find(piece);
-  if (it == piece_to_id_.end()) return std::nullopt;
-  return it->second;
+  if (index_.empty()) return std::nullopt;
+  const size_t h = std::hash<std::string_view>{}(piece);
+  const auto tag = static_cast<uint32_t>(h >> 32);
+  for (size_t slot = h & index_mask_;; slot = (slot + 1) & index_mask_) {
+    const IndexSlot& e = index_[slot];
+    if (e.id < 0) return std::nullopt;
+    if (e.hash == tag && pieces_[static_cast<size_t>(e.id)] == piece) return e.id;
+  }
 }
 
 bool Vocab::is_stop(TokenId id) const { return std::binary_search(stop_ids_.begin(), stop_ids_.end(), id); }

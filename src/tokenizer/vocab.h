@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -62,7 +61,7 @@ class Vocab {
   static Result<Vocab> build(VocabData data);
   Vocab(Vocab&&) = default;
   Vocab& operator=(Vocab&&) = default;
-  Vocab(const Vocab&) = delete;  // piece_to_id_ views into pieces_
+  Vocab(const Vocab&) = delete;  // large; share through Tokenizer instead
   Vocab& operator=(const Vocab&) = delete;
   static Result<Vocab> from_gguf(const format::GgufFile& file);
 
@@ -116,9 +115,14 @@ class Vocab {
   std::vector<TokenInfo> info_;
   std::vector<uint8_t> token_bytes_;
   std::vector<std::string> merges_;
-  // Keys view into pieces_; the strings' buffers live on the heap or inside the vector's heap block, so
-  // moving the Vocab keeps them valid.
-  std::unordered_map<std::string_view, TokenId> piece_to_id_;
+  // Piece -> id: open addressing over ids (linear probing, power-of-two size, id -1 = empty), with the
+  // piece hash kept in the slot so that most probes compare no bytes.
+  struct IndexSlot {
+    uint32_t hash;
+    TokenId id;
+  };
+  std::vector<IndexSlot> index_;
+  size_t index_mask_ = 0;
   TokenId byte_tokens_[256];
   std::optional<TokenId> bos_id_, eos_id_, eot_id_, eom_id_, unk_id_, pad_id_;
   bool add_bos_ = true;
