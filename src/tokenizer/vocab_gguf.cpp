@@ -87,7 +87,10 @@ Result<Vocab> Vocab::from_gguf(const format::GgufFile& f) {
   if (model.value() == "gemma4") {
     d.kind = VocabKind::kGemma4Bpe;
   } else if (model.value() == "llama") {
-    d.kind = VocabKind::kLlamaSpm;
+    // Ollama's Gemma 4 files say "llama" (its loader switches to the BPE tokenizer by architecture);
+    // llama.cpp's converter says "gemma4". A gemma4 architecture with merges is the Gemma 4 tokenizer.
+    const bool gemma4 = f.architecture() == "gemma4" && f.find("tokenizer.ggml.merges") != nullptr;
+    d.kind = gemma4 ? VocabKind::kGemma4Bpe : VocabKind::kLlamaSpm;
   } else {
     return make_error(ErrorCode::kUnsupported, "{}: tokenizer model '{}' is not supported (gemma4, llama)", f.path(),
                       model.value());

@@ -169,6 +169,16 @@ TEST(Vocab, GgufMetadataErrors) {
     EXPECT_EQ(tok.error().code(), ErrorCode::kUnsupported);
   }
   {
+    // Ollama's Gemma 4 files: model "llama" with merges and a gemma4 architecture -> the BPE tokenizer.
+    auto w = valid_writer(d);
+    w.erase("tokenizer.ggml.model");
+    ASSERT_TRUE(w.set_string("tokenizer.ggml.model", "llama").ok());
+    ASSERT_TRUE(w.set_string("general.architecture", "gemma4").ok());
+    auto tok = from_writer(w, bytes);
+    ASSERT_TRUE(tok.ok()) << tok.error().message();
+    EXPECT_EQ(tok->vocab().kind(), VocabKind::kGemma4Bpe);
+  }
+  {
     format::GgufWriter w;
     auto tok = from_writer(w, bytes);
     ASSERT_FALSE(tok.ok());
