@@ -83,12 +83,22 @@ void rope_neox(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, in
 void top_k(const float* x, int64_t n, int64_t k, int32_t* indices) {
   SPECULA_CHECK(k >= 0 && k <= n, "top_k: k {} out of range for n {}", k, n);
   if (k == 0) return;
-  // Greater value first, lower index first on ties: a strict weak order, so partial_sort is exact.
-  auto before = [x](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
-  std::vector<int32_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), before);
-  std::copy(idx.begin(), idx.begin() + k, indices);
+  // One pass with a heap of the k best so far, worst on top. Scanning in index order, a later element with
+  // an equal value ranks below every kept one, so only a strictly greater value enters: for a vocabulary
+  // of 262k almost every element costs one comparison.
+  auto better = [x](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
+  std::vector<int32_t> heap(static_cast<size_t>(k));
+  std::iota(heap.begin(), heap.end(), 0);
+  std::make_heap(heap.begin(), heap.end(), better);  // heap.front() is the worst kept index
+  for (int64_t i = k; i < n; ++i) {
+    if (x[i] > x[heap.front()]) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = static_cast<int32_t>(i);
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort(heap.begin(), heap.end(), better);
+  std::copy(heap.begin(), heap.end(), indices);
 }
 
 }  // namespace specula::kernels::cpu
