@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "base/check.h"
 
@@ -35,6 +36,44 @@ size_t SimpleKvCache::offset(int slot, int seq, int pos) const {
                                                   static_cast<size_t>(pos)) * w;
 }
 
+Status SimpleKvCache::begin_batch(std::span<const KvRowRef> rows) {
+  for (const KvRowRef& r : rows) {
+    if (r.seq < 0 || r.seq >= n_seq_) {
+      return make_error(ErrorCode::kInvalidArgument, "sequence {} is outside the cache's {} sequences", r.seq, n_seq_);
+    }
+    if (r.pos < 0 || r.pos >= n_ctx_) {
+      return make_error(ErrorCode::kOutOfRange, "sequence {} is full: position {} is outside the context of {} tokens",
+                        r.seq, r.pos, n_ctx_);
+    }
+  }
+  return ok_status();
+}
+
+void SimpleKvCache::write(ThreadPool& /*pool*/, int slot, std::span<const KvRowRef> rows, const float* k_rows,
+                          const float* v_rows) {
+  const size_t w = static_cast<size_t>(shape(slot).width());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::memcpy(k(slot, rows[r].seq, rows[r].pos), k_rows + r * w, w * sizeof(float));
+    std::memcpy(v(slot, rows[r].seq, rows[r].pos), v_rows + r * w, w * sizeof(float));
+  }
+}
+
+void SimpleKvCache::read_k(int slot, int seq, int pos, float* out) const {
+  std::memcpy(out, k(slot, seq, pos), static_cast<size_t>(shape(slot).width()) * sizeof(float));
+}
+
+void SimpleKvCache::read_v(int slot, int seq, int pos, float* out) const {
+  std::memcpy(out, v(slot, seq, pos), static_cast<size_t>(shape(slot).width()) * sizeof(float));
+}
+
+Status SimpleKvCache::truncate(int seq, int n_tokens) {
+  if (seq < 0 || seq >= n_seq_ || n_tokens < 0 || n_tokens > n_ctx_) {
+    return make_error(ErrorCode::kInvalidArgument, "truncate: sequence {} / length {} is outside the cache", seq,
+                      n_tokens);
+  }
+  return ok_status();
+}
+
 namespace {
 
 void attend_one(const SimpleKvCache& cache, int slot, const AttnQuery& row, int kv_head, const float* q, float scale,
@@ -66,8 +105,9 @@ void attend_one(const SimpleKvCache& cache, int slot, const AttnQuery& row, int 
 
 }  // namespace
 
-void attention(ThreadPool& pool, const SimpleKvCache& cache, int slot, int n_heads, std::span<const AttnQuery> rows,
-               const float* q, float scale, float* out) {
+void SimpleKvCache::attention(ThreadPool& pool, int slot, int n_heads, std::span<const AttnQuery> rows, const float* q,
+                              float scale, float* out) const {
+  const SimpleKvCache& cache = *this;
   const KvSlotShape& shape = cache.shape(slot);
   const int group = n_heads / shape.n_kv_heads;
   const size_t d = static_cast<size_t>(shape.head_dim);

@@ -10,24 +10,30 @@
 #include "base/aligned.h"
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "kv/kv_cache.h"
 
 namespace specula::kv {
 
-struct KvSlotShape {
-  int n_kv_heads = 0;
-  int head_dim = 0;
-  int width() const { return n_kv_heads * head_dim; }
-};
-
-class SimpleKvCache {
+class SimpleKvCache final : public KvCache {
  public:
   // Errors: kOutOfRange when the cache would exceed max_bytes.
   static Result<SimpleKvCache> create(std::vector<KvSlotShape> slots, int n_seq, int n_ctx, size_t max_bytes);
 
-  int n_ctx() const { return n_ctx_; }
-  int n_seq() const { return n_seq_; }
-  const KvSlotShape& shape(int slot) const { return slots_[static_cast<size_t>(slot)]; }
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  int n_ctx() const override { return n_ctx_; }
+  int n_seq() const override { return n_seq_; }
+  int n_slots() const override { return static_cast<int>(slots_.size()); }
+  const KvSlotShape& shape(int slot) const override { return slots_[static_cast<size_t>(slot)]; }
+  size_t bytes() const override { return (k_.size() + v_.size()) * sizeof(float); }
+
+  // KvCache: entries are indexed by position, so a batch only needs positions inside the context and
+  // truncation has nothing to do.
+  Status begin_batch(std::span<const KvRowRef> rows) override;
+  void write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, const float* k, const float* v) override;
+  void attention(ThreadPool& pool, int slot, int n_heads, std::span<const AttnQuery> rows, const float* q, float scale,
+                 float* out) const override;
+  void read_k(int slot, int seq, int pos, float* out) const override;
+  void read_v(int slot, int seq, int pos, float* out) const override;
+  Status truncate(int seq, int n_tokens) override;
 
   // Row of one position: [n_kv_heads, head_dim]. pos must be in [0, n_ctx).
   float* k(int slot, int seq, int pos) { return k_.data() + offset(slot, seq, pos); }
@@ -45,17 +51,7 @@ class SimpleKvCache {
   AlignedVector<float> k_, v_;
 };
 
-// One query row of an attention call: it sees the keys of sequence `seq` at positions [first, last].
-struct AttnQuery {
-  int seq = 0;
-  int first = 0;
-  int last = 0;
-};
-
-// out[r, h, :] = softmax(scale * q[r, h, :] · K[kv(h)]ᵀ) · V[kv(h)] over the visible positions of row r,
-// with kv(h) = h / (n_heads / n_kv_heads). q, out: [n_rows, n_heads, head_dim]. Softmax in float32 with
-// max subtraction; a row's result depends only on its own query and keys (batch invariant).
-void attention(ThreadPool& pool, const SimpleKvCache& cache, int slot, int n_heads, std::span<const AttnQuery> rows,
-               const float* q, float scale, float* out);
+// KvCache::attention of this cache (also reachable as kv::attention(pool, cache, ...)): float32 dot
+// products in position order, softmax in float32 with max subtraction.
 
 }  // namespace specula::kv
