@@ -1,0 +1,206 @@
+#include "kv/kv_pool.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "base/check.h"
+#include "kv/attention.h"
+
+namespace specula::kv {
+
+Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, int& ring,
+                        int& n_pages) {
+  if (o.n_seq < 1 || o.n_ctx < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache needs n_seq >= 1 and n_ctx >= 1");
+  if (o.max_batch < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache max batch must be >= 1");
+  if (o.page_tokens < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache page size must be >= 1");
+  int max_window = 0;
+  out.clear();
+  for (const KvPoolSlot& s : slots) {
+    if (s.n_kv_heads < 1 || s.window < 0) {
+      return make_error(ErrorCode::kInvalidArgument, "layer {}: bad KV shape ({} heads, window {})", s.layer,
+                        s.n_kv_heads, s.window);
+    }
+    Slot slot;
+    slot.shape = {s.n_kv_heads, s.head_dim};
+    slot.layer = s.layer;
+    slot.window = s.window;
+    const uint64_t seed = layer_rotation_seed(o.seed, s.layer);
+    SPECULA_TRY(slot.kc, KvCodec::create(o.type_k, s.head_dim, seed, fmt::format("layer {} K", s.layer)));
+    SPECULA_TRY(slot.vc, KvCodec::create(o.type_v, s.head_dim, seed, fmt::format("layer {} V", s.layer)));
+    slot.k_row = static_cast<size_t>(s.n_kv_heads) * slot.kc.head_bytes();
+    slot.v_row = static_cast<size_t>(s.n_kv_heads) * slot.vc.head_bytes();
+    max_window = std::max(max_window, s.window);
+    out.push_back(std::move(slot));
+  }
+  ring = max_window > 0 ? static_cast<int>(std::min<int64_t>(o.n_ctx, int64_t{max_window} + o.max_batch + 1)) : 0;
+  n_pages = o.n_seq * ((o.n_ctx + o.page_tokens - 1) / o.page_tokens);
+  return ok_status();
+}
+
+Result<size_t> KvPool::required_bytes(const std::vector<KvPoolSlot>& slots, const KvPoolOptions& options) {
+  std::vector<KvPoolSlot> copy = slots;
+  std::vector<Slot> out;
+  int ring = 0, n_pages = 0;
+  SPECULA_RETURN_IF_ERROR(validate(copy, options, out, ring, n_pages));
+  size_t total = 0;
+  for (const Slot& s : out) {
+    const size_t entries = s.window > 0 ? static_cast<size_t>(options.n_seq) * static_cast<size_t>(ring)
+                                        : static_cast<size_t>(n_pages) * static_cast<size_t>(options.page_tokens);
+    total += entries * (s.k_row + s.v_row);
+  }
+  return total;
+}
+
+Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, const KvPoolOptions& options) {
+  SPECULA_TRY(const size_t need, required_bytes(slots, options));
+  if (need > options.max_bytes) {
+    return make_error(ErrorCode::kResourceExhausted,
+                      "the KV cache needs {:.1f} MiB (context {} x {} sequences, K {}, V {}) but the limit is {:.1f} "
+                      "MiB; lower -c or choose a smaller cache type (-ctk/-ctv)",
+                      static_cast<double>(need) / (1 << 20), options.n_ctx, options.n_seq, kv_type_name(options.type_k),
+                      kv_type_name(options.type_v), static_cast<double>(options.max_bytes) / (1 << 20));
+  }
+  std::unique_ptr<KvPool> p(new KvPool());
+  p->options_ = options;
+  SPECULA_RETURN_IF_ERROR(validate(slots, options, p->slots_, p->ring_, p->n_pages_));
+  for (Slot& s : p->slots_) {
+    const size_t entries = s.window > 0 ? static_cast<size_t>(options.n_seq) * static_cast<size_t>(p->ring_)
+                                        : static_cast<size_t>(p->n_pages_) * static_cast<size_t>(options.page_tokens);
+    s.k.assign(entries * s.k_row, 0);
+    s.v.assign(entries * s.v_row, 0);
+    p->max_window_ = std::max(p->max_window_, s.window);
+  }
+  p->seqs_.resize(static_cast<size_t>(options.n_seq));
+  p->refs_.assign(static_cast<size_t>(p->n_pages_), 0);
+  for (int32_t i = p->n_pages_ - 1; i >= 0; --i) p->free_.push_back(i);
+  return p;
+}
+
+size_t KvPool::bytes() const {
+  size_t total = 0;
+  for (const Slot& s : slots_) total += s.k.size() + s.v.size();
+  return total;
+}
+
+size_t KvPool::bytes_per_token(int slot) const {
+  const Slot& s = slots_[static_cast<size_t>(slot)];
+  return s.k_row + s.v_row;
+}
+
+std::string KvPool::describe() const {
+  int n_sliding = 0;
+  size_t per_token = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    n_sliding += slots_[i].window > 0;
+    per_token += bytes_per_token(static_cast<int>(i));
+  }
+  return fmt::format("KV cache: K {}, V {}; {} layers ({} sliding: ring of {} entries per sequence; {} full: {} pages "
+                     "of {} tokens); {} B per token over all layers; {:.2f} MiB",
+                     kv_type_name(options_.type_k), kv_type_name(options_.type_v), slots_.size(), n_sliding, ring_,
+                     slots_.size() - static_cast<size_t>(n_sliding), n_pages_, options_.page_tokens, per_token,
+                     static_cast<double>(bytes()) / (1 << 20));
+}
+
+size_t KvPool::entry(int slot, int seq, int pos) const {
+  const Slot& s = slots_[static_cast<size_t>(slot)];
+  if (s.window > 0) return static_cast<size_t>(seq) * static_cast<size_t>(ring_) + static_cast<size_t>(pos % ring_);
+  const int p = options_.page_tokens;
+  const Seq& sq = seqs_[static_cast<size_t>(seq)];
+  SPECULA_DCHECK(static_cast<size_t>(pos / p) < sq.pages.size());
+  return static_cast<size_t>(sq.pages[static_cast<size_t>(pos / p)]) * static_cast<size_t>(p) + static_cast<size_t>(pos % p);
+}
+
+int32_t KvPool::take_page() {
+  SPECULA_CHECK(!free_.empty(), "KV pool out of pages (sized for every sequence at full context)");
+  const int32_t page = free_.back();
+  free_.pop_back();
+  refs_[static_cast<size_t>(page)] = 1;
+  return page;
+}
+
+void KvPool::release_page(int32_t page) {
+  if (--refs_[static_cast<size_t>(page)] == 0) free_.push_back(page);
+}
+
+// Gives the sequence private pages for logical pages [first_page, last_page]: new pages past its table, a copy
+// of every full slot's entries for pages it shares.
+void KvPool::make_writable(Seq& s, int first_page, int last_page) {
+  const size_t pt = static_cast<size_t>(options_.page_tokens);
+  for (int lp = first_page; lp <= last_page; ++lp) {
+    if (static_cast<size_t>(lp) >= s.pages.size()) {
+      s.pages.push_back(take_page());
+      continue;
+    }
+    const int32_t old = s.pages[static_cast<size_t>(lp)];
+    if (refs_[static_cast<size_t>(old)] == 1) continue;
+    const int32_t fresh = take_page();
+    for (Slot& sl : slots_) {
+      if (sl.window > 0) continue;
+      std::memcpy(sl.k.data() + static_cast<size_t>(fresh) * pt * sl.k_row, sl.k.data() + static_cast<size_t>(old) * pt * sl.k_row, pt * sl.k_row);
+      std::memcpy(sl.v.data() + static_cast<size_t>(fresh) * pt * sl.v_row, sl.v.data() + static_cast<size_t>(old) * pt * sl.v_row, pt * sl.v_row);
+    }
+    release_page(old);
+    s.pages[static_cast<size_t>(lp)] = fresh;
+  }
+}
+
+Status KvPool::check_truncate(int seq, int n_tokens) const {
+  if (seq < 0 || seq >= options_.n_seq) {
+    return make_error(ErrorCode::kInvalidArgument, "sequence {} is outside the cache's {} sequences", seq, options_.n_seq);
+  }
+  const Seq& s = seqs_[static_cast<size_t>(seq)];
+  if (n_tokens < 0 || n_tokens > s.len) {
+    return make_error(ErrorCode::kInvalidArgument, "sequence {} has {} tokens; cannot truncate it to {}", seq, s.len,
+                      n_tokens);
+  }
+  // The next query (at n_tokens) and the MTP drafter need the W + 1 entries before it.
+  if (has_sliding() && n_tokens > 0 && std::max(0, n_tokens - max_window_ - 1) < s.lo) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "sequence {}: cannot go back to {} tokens, its sliding-window entries from position {} on were "
+                      "overwritten; clear the sequence and process the prompt again",
+                      seq, n_tokens, s.lo);
+  }
+  return ok_status();
+}
+
+Status KvPool::truncate(int seq, int n_tokens) {
+  SPECULA_RETURN_IF_ERROR(check_truncate(seq, n_tokens));
+  Seq& s = seqs_[static_cast<size_t>(seq)];
+  s.len = n_tokens;
+  if (n_tokens == 0) s.lo = 0;
+  return ok_status();
+}
+
+void KvPool::clear(int seq) {
+  Seq& s = seqs_[static_cast<size_t>(seq)];
+  for (const int32_t p : s.pages) release_page(p);
+  s = Seq{};
+}
+
+Status KvPool::copy_prefix(int src, int dst, int n_tokens) {
+  SPECULA_RETURN_IF_ERROR(check_truncate(src, n_tokens));
+  if (dst < 0 || dst >= options_.n_seq || dst == src) {
+    return make_error(ErrorCode::kInvalidArgument, "copy_prefix: bad destination sequence {}", dst);
+  }
+  clear(dst);
+  const Seq& s = seqs_[static_cast<size_t>(src)];
+  Seq& d = seqs_[static_cast<size_t>(dst)];
+  const int n_pages = (n_tokens + options_.page_tokens - 1) / options_.page_tokens;
+  for (int i = 0; i < n_pages && static_cast<size_t>(i) < s.pages.size(); ++i) {
+    const int32_t p = s.pages[static_cast<size_t>(i)];
+    ++refs_[static_cast<size_t>(p)];
+    d.pages.push_back(p);
+  }
+  d.len = n_tokens;
+  d.lo = n_tokens == 0 ? 0 : s.lo;
+  const size_t r = static_cast<size_t>(ring_);
+  for (Slot& sl : slots_) {
+    if (sl.window == 0) continue;
+    std::memcpy(sl.k.data() + static_cast<size_t>(dst) * r * sl.k_row, sl.k.data() + static_cast<size_t>(src) * r * sl.k_row, r * sl.k_row);
+    std::memcpy(sl.v.data() + static_cast<size_t>(dst) * r * sl.v_row, sl.v.data() + static_cast<size_t>(src) * r * sl.v_row, r * sl.v_row);
+  }
+  return ok_status();
+}
+
+}  // namespace specula::kv

@@ -1,0 +1,120 @@
+// The KV pool (ARCHITECTURE.md §4): storage for KV-owning layers only, K and V codecs chosen independently.
+//  - Full-attention slots: fixed-size pages of `page_tokens` entries; every sequence has one page table shared
+//    by all full slots (logical page -> physical page). Pages are reference counted: copy_prefix shares them
+//    and the first write into a shared page copies it (copy on write).
+//  - Sliding-window slots: a per-sequence ring of R = min(n_ctx, window + max_batch + 1) entries, entry =
+//    position mod R. A batch of at most max_batch rows per sequence (the prefill chunk, or 1 + max drafts for
+//    speculative verification) never overwrites an entry that a row of the batch, or a later query after
+//    rolling the batch back, still needs (W entries for the target, W + 1 for the MTP drafter).
+//  - Memory is allocated once at creation from n_ctx and n_seq (every sequence can reach n_ctx), so appends
+//    never allocate; creation fails with a clear message when it exceeds max_bytes.
+//  - truncate is O(1) (pages stay with the sequence and are reused); clear releases them.
+// Thread-safety: none; the engine's scheduler thread owns the pool. Attention and write use the thread pool
+// internally.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/aligned.h"
+#include "kv/codec.h"
+#include "kv/kv_cache.h"
+#include "kv/kv_type.h"
+
+namespace specula::kv {
+
+struct KvPoolSlot {
+  int layer = 0;       // the model layer that owns this KV (names errors, seeds the rotation)
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int window = 0;      // sliding window W (a query at p sees p-W+1..p); 0 = full attention
+};
+
+struct KvPoolOptions {
+  KvType type_k = KvType::kF16;
+  KvType type_v = KvType::kF16;
+  int n_ctx = 4096;        // positions per sequence
+  int n_seq = 1;
+  int max_batch = 512;     // most rows one sequence appends in one batch: max(prefill chunk, 1 + max drafts)
+  int page_tokens = 64;
+  size_t max_bytes = size_t{8} << 30;
+  uint64_t seed = kDefaultRotationSeed;  // TurboQuant rotation seed (per layer: layer_rotation_seed)
+};
+
+class KvPool final : public KvCache {
+ public:
+  // Errors: a head dimension a codec cannot store (names the layer), bad sizes, memory above max_bytes.
+  static Result<std::unique_ptr<KvPool>> create(std::vector<KvPoolSlot> slots, const KvPoolOptions& options);
+  // Bytes create() would allocate (for sizing messages); the same validation errors.
+  static Result<size_t> required_bytes(const std::vector<KvPoolSlot>& slots, const KvPoolOptions& options);
+
+  // KvCache
+  int n_ctx() const override { return options_.n_ctx; }
+  int n_seq() const override { return options_.n_seq; }
+  int n_slots() const override { return static_cast<int>(slots_.size()); }
+  const KvSlotShape& shape(int slot) const override { return slots_[static_cast<size_t>(slot)].shape; }
+  size_t bytes() const override;
+  Status begin_batch(std::span<const KvRowRef> rows) override;
+  void write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, const float* k, const float* v) override;
+  void attention(ThreadPool& pool, int slot, int n_heads, std::span<const AttnQuery> rows, const float* q, float scale,
+                 float* out) const override;
+  void read_k(int slot, int seq, int pos, float* out) const override;
+  void read_v(int slot, int seq, int pos, float* out) const override;
+  // Errors: n_tokens above the length; a length whose sliding-window entries were already overwritten
+  // (the sequence must be cleared and re-processed).
+  Status truncate(int seq, int n_tokens) override;
+
+  // Sequence operations.
+  int length(int seq) const { return seqs_[static_cast<size_t>(seq)].len; }
+  void clear(int seq);
+  // dst := the first n_tokens of src (dst is cleared first; full-attention pages are shared).
+  Status copy_prefix(int src, int dst, int n_tokens);
+
+  // Accounting.
+  const KvPoolOptions& options() const { return options_; }
+  size_t bytes_per_token(int slot) const;  // K + V bytes of one position of one slot
+  int ring_entries() const { return ring_; }
+  int n_pages() const { return n_pages_; }
+  int free_pages() const { return static_cast<int>(free_.size()); }
+  const KvCodec& k_codec(int slot) const { return slots_[static_cast<size_t>(slot)].kc; }
+  const KvCodec& v_codec(int slot) const { return slots_[static_cast<size_t>(slot)].vc; }
+  std::string describe() const;  // one line: types, slots, pages, ring, MiB
+
+ private:
+  struct Slot {
+    KvSlotShape shape;
+    int layer = 0;
+    int window = 0;
+    KvCodec kc, vc;
+    size_t k_row = 0, v_row = 0;  // bytes per entry
+    AlignedVector<uint8_t> k, v;
+  };
+  struct Seq {
+    int len = 0;
+    int lo = 0;                 // sliding slots: entries [lo, len) are intact
+    std::vector<int32_t> pages; // full slots: logical page -> physical page
+  };
+
+  KvPool() = default;
+  static Status validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, int& ring,
+                         int& n_pages);
+  size_t entry(int slot, int seq, int pos) const;  // entry index in the slot's arrays
+  bool has_sliding() const { return max_window_ > 0; }
+  Status check_truncate(int seq, int n_tokens) const;
+  int32_t take_page();
+  void release_page(int32_t page);
+  void make_writable(Seq& s, int first_page, int last_page);
+
+  KvPoolOptions options_;
+  std::vector<Slot> slots_;
+  std::vector<Seq> seqs_;
+  std::vector<int32_t> refs_;  // per physical page
+  std::vector<int32_t> free_;
+  int ring_ = 0;
+  int n_pages_ = 0;
+  int max_window_ = 0;
+};
+
+}  // namespace specula::kv

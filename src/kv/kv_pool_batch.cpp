@@ -1,0 +1,132 @@
+// KvPool: the per-batch operations (begin_batch, write, attention, reads).
+#include <algorithm>
+#include <vector>
+
+#include "base/check.h"
+#include "kv/attention.h"
+#include "kv/kv_pool.h"
+
+namespace specula::kv {
+namespace {
+
+struct SeqSpan {
+  int seq = 0;
+  int first = 0;
+  int last = 0;
+  int count = 0;
+};
+
+}  // namespace
+
+Status KvPool::begin_batch(std::span<const KvRowRef> rows) {
+  // Validate everything first so that an error leaves the pool unchanged.
+  std::vector<SeqSpan> spans;
+  std::vector<int> span_of(static_cast<size_t>(options_.n_seq), -1);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const KvRowRef& row = rows[r];
+    if (row.seq < 0 || row.seq >= options_.n_seq) {
+      return make_error(ErrorCode::kInvalidArgument, "row {}: sequence {} is outside the cache's {} sequences", r, row.seq,
+                        options_.n_seq);
+    }
+    int& si = span_of[static_cast<size_t>(row.seq)];
+    if (si < 0) {
+      si = static_cast<int>(spans.size());
+      spans.push_back({row.seq, row.pos, row.pos, 1});
+      continue;
+    }
+    SeqSpan& sp = spans[static_cast<size_t>(si)];
+    if (row.pos != sp.last + 1) {
+      return make_error(ErrorCode::kInvalidArgument, "row {}: sequence {} continues at position {} after {}; rows of a "
+                        "sequence need consecutive positions", r, row.seq, row.pos, sp.last);
+    }
+    sp.last = row.pos;
+    ++sp.count;
+  }
+  for (const SeqSpan& sp : spans) {
+    const Seq& s = seqs_[static_cast<size_t>(sp.seq)];
+    if (sp.first < 0 || sp.first > s.len) {
+      return make_error(ErrorCode::kInvalidArgument, "sequence {} has {} cached tokens; a batch cannot start at position {}",
+                        sp.seq, s.len, sp.first);
+    }
+    if (sp.last >= options_.n_ctx) {
+      return make_error(ErrorCode::kOutOfRange, "sequence {} is full: position {} is outside the context of {} tokens",
+                        sp.seq, sp.last, options_.n_ctx);
+    }
+    if (has_sliding() && sp.count > options_.max_batch) {
+      return make_error(ErrorCode::kInvalidArgument, "a batch of {} rows for sequence {} exceeds the KV cache's maximum "
+                        "of {} rows per sequence", sp.count, sp.seq, options_.max_batch);
+    }
+    if (sp.first < s.len) SPECULA_RETURN_IF_ERROR(check_truncate(sp.seq, sp.first));
+  }
+  for (const SeqSpan& sp : spans) {
+    Seq& s = seqs_[static_cast<size_t>(sp.seq)];
+    s.len = sp.first;
+    if (sp.first == 0) s.lo = 0;
+    make_writable(s, sp.first / options_.page_tokens, sp.last / options_.page_tokens);
+    s.len = sp.last + 1;
+    if (has_sliding()) s.lo = std::max(s.lo, s.len - ring_);
+  }
+  return ok_status();
+}
+
+void KvPool::write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, const float* k, const float* v) {
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  const size_t heads = static_cast<size_t>(s.shape.n_kv_heads);
+  const size_t d = static_cast<size_t>(s.shape.head_dim);
+  pool.parallel_for(rows.size() * heads, [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const size_t r = t / heads, h = t % heads;
+      const size_t e = entry(slot, rows[r].seq, rows[r].pos);
+      const size_t src = (r * heads + h) * d;
+      s.kc.encode(k + src, s.k.data() + e * s.k_row + h * s.kc.head_bytes());
+      s.vc.encode(v + src, s.v.data() + e * s.v_row + h * s.vc.head_bytes());
+    }
+  });
+}
+
+void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const AttnQuery> rows, const float* q,
+                       float scale, float* out) const {
+  const Slot& s = slots_[static_cast<size_t>(slot)];
+  std::vector<KvRun> runs;
+  std::vector<uint32_t> run_begin{0};
+  const int pt = s.window > 0 ? ring_ : options_.page_tokens;
+  for (const AttnQuery& row : rows) {
+    const Seq& sq = seqs_[static_cast<size_t>(row.seq)];
+    SPECULA_CHECK(row.first >= 0 && row.first <= row.last && row.last < sq.len,
+                  "attention over positions {}..{} of sequence {} with {} tokens", row.first, row.last, row.seq, sq.len);
+    SPECULA_CHECK(s.window == 0 || row.first >= sq.lo, "sliding entry {} of sequence {} was overwritten", row.first,
+                  row.seq);
+    // Runs end at page (or ring) boundaries; entry() of a run's first position locates it.
+    for (int p = row.first; p <= row.last;) {
+      const int n = std::min(row.last - p + 1, pt - p % pt);
+      const size_t e = entry(slot, row.seq, p);
+      runs.push_back({s.k.data() + e * s.k_row, s.v.data() + e * s.v_row, n});
+      p += n;
+    }
+    run_begin.push_back(static_cast<uint32_t>(runs.size()));
+  }
+  const PackedSlot packed{&s.kc, &s.vc, s.shape.n_kv_heads, s.k_row, s.v_row};
+  cpu::packed_attention(pool, packed, n_heads, PackedRows{runs, run_begin}, q, scale, out);
+}
+
+void KvPool::read_k(int slot, int seq, int pos, float* out) const {
+  const Slot& s = slots_[static_cast<size_t>(slot)];
+  SPECULA_CHECK(pos >= 0 && pos < seqs_[static_cast<size_t>(seq)].len);
+  const size_t e = entry(slot, seq, pos);
+  for (int h = 0; h < s.shape.n_kv_heads; ++h) {
+    s.kc.decode_original(s.k.data() + e * s.k_row + static_cast<size_t>(h) * s.kc.head_bytes(),
+                         out + static_cast<size_t>(h) * static_cast<size_t>(s.shape.head_dim));
+  }
+}
+
+void KvPool::read_v(int slot, int seq, int pos, float* out) const {
+  const Slot& s = slots_[static_cast<size_t>(slot)];
+  SPECULA_CHECK(pos >= 0 && pos < seqs_[static_cast<size_t>(seq)].len);
+  const size_t e = entry(slot, seq, pos);
+  for (int h = 0; h < s.shape.n_kv_heads; ++h) {
+    s.vc.decode_original(s.v.data() + e * s.v_row + static_cast<size_t>(h) * s.vc.head_bytes(),
+                         out + static_cast<size_t>(h) * static_cast<size_t>(s.shape.head_dim));
+  }
+}
+
+}  // namespace specula::kv
