@@ -23,7 +23,7 @@ std::vector<int32_t> ngram_lookup(std::span<const int32_t> history, int n_min, i
   return draft;
 }
 
-Status NgramDraftSource::draft(ThreadPool&, const kv::SimpleKvCache&, std::span<const DraftRequest> requests,
+Status NgramDraftSource::draft(ThreadPool&, const kv::KvCache&, std::span<const DraftRequest> requests,
                                std::span<Draft> out) {
   for (size_t i = 0; i < requests.size(); ++i) {
     out[i].tokens = ngram_lookup(requests[i].history, n_min_, n_max_, requests[i].n_max);

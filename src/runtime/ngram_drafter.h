@@ -21,7 +21,7 @@ class NgramDraftSource final : public DraftSource {
   NgramDraftSource(int n_min, int n_max) : n_min_(n_min), n_max_(n_max) {}
   bool needs_hidden() const override { return false; }
   // Deterministic proposals (Draft::q empty), for greedy and sampling samplers alike.
-  Status draft(ThreadPool& pool, const kv::SimpleKvCache& cache, std::span<const DraftRequest> requests,
+  Status draft(ThreadPool& pool, const kv::KvCache& cache, std::span<const DraftRequest> requests,
                std::span<Draft> out) override;
 
  private:

@@ -138,6 +138,8 @@ Status Loop::verify(std::span<const size_t> group, std::span<const Draft> drafts
     if (!d.tokens.empty()) stats_.add(static_cast<int>(i), static_cast<int>(d.tokens.size()), o.n_accepted,
                                       options_.record_rounds);
     s.pos += o.n_committed;
+    // Roll back: the entries of rejected drafts (positions >= pos) are dropped; [0, pos) stay committed.
+    SPECULA_RETURN_IF_ERROR(cache_.truncate(static_cast<int>(i), s.pos));
     if (!hidden.empty()) {
       const size_t r = first_row[g] + static_cast<size_t>(o.n_committed - 1);  // the row that produced history.back()
       std::memcpy(s.hidden.data(), hidden.data() + r * h, h * sizeof(float));

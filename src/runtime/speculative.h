@@ -1,8 +1,8 @@
 // Speculative generation for one or more sequences batched together: prefill each prompt, then rounds of
 // draft (any DraftSource: MTP assistant, n-gram lookup) -> verify the last committed token plus the drafts in one
 // target batch (rows with consecutive positions, logits and hidden states for all of them) -> accept (greedy exact
-// match or speculative sampling) -> roll back. Rollback is implicit with kv::SimpleKvCache: entries past the
-// committed length are stale and the next verify overwrites them; drafters only see entries [0, pos).
+// match or speculative sampling) -> roll back (KvCache::truncate to the committed length; the next verify writes
+// from there). Drafters only ever see the committed entries [0, pos) of a sequence.
 //
 // With greedy samplers the output equals plain decoding token for token (ARCHITECTURE.md §3 rule 5): verify
 // batches are split so that no forward call exceeds kernels::kDecodeBatchMax rows.

@@ -10,7 +10,7 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
-#include "kv/simple_kv_cache.h"
+#include "kv/kv_cache.h"
 #include "runtime/sampler.h"
 #include "runtime/sampling.h"
 
@@ -43,7 +43,7 @@ class DraftSource {
   virtual bool needs_hidden() const = 0;
   // Proposes up to request.n_max tokens for every request (all sequences of one round at once; out.size() ==
   // requests.size()). A draft may be shorter, also empty. Reads the target's committed K/V from `cache`.
-  virtual Status draft(ThreadPool& pool, const kv::SimpleKvCache& cache, std::span<const DraftRequest> requests,
+  virtual Status draft(ThreadPool& pool, const kv::KvCache& cache, std::span<const DraftRequest> requests,
                        std::span<Draft> out) = 0;
 };
 

@@ -6,7 +6,7 @@
 
 namespace specula::runtime {
 
-Status MtpDraftSource::draft(ThreadPool& pool, const kv::SimpleKvCache& cache, std::span<const DraftRequest> requests,
+Status MtpDraftSource::draft(ThreadPool& pool, const kv::KvCache& cache, std::span<const DraftRequest> requests,
                              std::span<Draft> out) {
   const size_t n = requests.size();
   const size_t v = static_cast<size_t>(drafter_.vocab());

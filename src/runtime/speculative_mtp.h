@@ -15,7 +15,7 @@ class MtpDraftSource final : public DraftSource {
   bool needs_hidden() const override { return true; }
   // Greedy samplers draft the argmax of the sampler's processed distribution (one-hot q); sampling samplers draw
   // from it with the request's rng and return it as q.
-  Status draft(ThreadPool& pool, const kv::SimpleKvCache& cache, std::span<const DraftRequest> requests,
+  Status draft(ThreadPool& pool, const kv::KvCache& cache, std::span<const DraftRequest> requests,
                std::span<Draft> out) override;
 
  private:

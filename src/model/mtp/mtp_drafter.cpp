@@ -40,9 +40,9 @@ void add_inplace(float* x, const float* y, size_t n) {
 
 // The one place the drafter reads the target's K/V (so that another cache can be swapped in): each row sees
 // the visible committed entries of its sequence in the source layer's slot.
-void attend_target_kv(ThreadPool& pool, const kv::SimpleKvCache& cache, int slot, int n_heads,
+void attend_target_kv(ThreadPool& pool, const kv::KvCache& cache, int slot, int n_heads,
                       std::span<const kv::AttnQuery> queries, const float* q, float* out) {
-  kv::attention(pool, cache, slot, n_heads, queries, q, /*scale=*/1.0f, out);
+  cache.attention(pool, slot, n_heads, queries, q, /*scale=*/1.0f, out);
 }
 
 // Visible entries of a drafter query (§3.3): full layers all kv_len committed entries, sliding layers the last
@@ -69,7 +69,7 @@ Result<std::unique_ptr<MtpDrafter>> MtpDrafter::load(const std::string& path, co
   return d;
 }
 
-Status MtpDrafter::check_rows(const kv::SimpleKvCache& cache, TargetKvSlots slots, std::span<const DraftStepRow> rows,
+Status MtpDrafter::check_rows(const kv::KvCache& cache, TargetKvSlots slots, std::span<const DraftStepRow> rows,
                               bool check_tokens) const {
   for (const auto& l : config_.layers) {
     const int slot = l.sliding ? slots.sliding : slots.full;
@@ -94,7 +94,7 @@ Status MtpDrafter::check_rows(const kv::SimpleKvCache& cache, TargetKvSlots slot
   return ok_status();
 }
 
-Status MtpDrafter::step(ThreadPool& pool, const kv::SimpleKvCache& cache, TargetKvSlots slots,
+Status MtpDrafter::step(ThreadPool& pool, const kv::KvCache& cache, TargetKvSlots slots,
                         std::span<const DraftStepRow> rows, const DraftStepOutput& out) const {
   SPECULA_RETURN_IF_ERROR(check_rows(cache, slots, rows, /*check_tokens=*/true));
   const size_t n = rows.size();
@@ -114,7 +114,7 @@ Status MtpDrafter::step(ThreadPool& pool, const kv::SimpleKvCache& cache, Target
   return step_inputs(pool, cache, slots, rows, inputs.data(), out);
 }
 
-Status MtpDrafter::step_inputs(ThreadPool& pool, const kv::SimpleKvCache& cache, TargetKvSlots slots,
+Status MtpDrafter::step_inputs(ThreadPool& pool, const kv::KvCache& cache, TargetKvSlots slots,
                                std::span<const DraftStepRow> rows, const float* inputs,
                                const DraftStepOutput& out) const {
   SPECULA_RETURN_IF_ERROR(check_rows(cache, slots, rows, /*check_tokens=*/false));
@@ -148,7 +148,7 @@ Status MtpDrafter::step_inputs(ThreadPool& pool, const kv::SimpleKvCache& cache,
 
 // Decoder layer i (§1.7) with Q-only attention against the target's K/V (already k_norm'ed, RoPE'd and
 // v_norm'ed there), on the rows in s.x.
-void MtpDrafter::layer_forward(ThreadPool& pool, const kv::SimpleKvCache& cache, TargetKvSlots slots, int i,
+void MtpDrafter::layer_forward(ThreadPool& pool, const kv::KvCache& cache, TargetKvSlots slots, int i,
                                std::span<const DraftStepRow> rows, Scratch& s) const {
   const AssistantConfig& c = config_;
   const AssistantLayerSpec& l = c.layers[static_cast<size_t>(i)];

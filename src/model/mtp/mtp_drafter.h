@@ -10,7 +10,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "format/gguf_reader.h"
-#include "kv/simple_kv_cache.h"
+#include "kv/kv_cache.h"
 #include "model/mtp/assistant_config.h"
 #include "model/mtp/assistant_weights.h"
 #include "model/text/text_model.h"
@@ -18,7 +18,7 @@
 namespace specula::model {
 
 // Where the drafter reads the target's K/V: the cache slots of the target's last KV-owning sliding and full
-// layers (-1 when the assistant does not read that type). Entry index == position (kv::SimpleKvCache).
+// layers (-1 when the assistant does not read that type), read through kv::KvCache::attention.
 struct TargetKvSlots {
   int sliding = -1;
   int full = -1;
@@ -56,12 +56,12 @@ class MtpDrafter {
 
   // One step for each row (rows of different sequences; at most one row per sequence). Reads the target's
   // K/V from `cache` at `slots`. Errors: kv_len outside [1, cache context], bad token or sequence ids.
-  Status step(ThreadPool& pool, const kv::SimpleKvCache& cache, TargetKvSlots slots, std::span<const DraftStepRow> rows,
+  Status step(ThreadPool& pool, const kv::KvCache& cache, TargetKvSlots slots, std::span<const DraftStepRow> rows,
               const DraftStepOutput& out) const;
 
   // The same from explicit inputs: inputs [n, 2*Hb] = concat(target embedding * sqrt(Hb), h) per row (the token
   // and h fields of `rows` are ignored). For reference tests that feed the exact transformers inputs.
-  Status step_inputs(ThreadPool& pool, const kv::SimpleKvCache& cache, TargetKvSlots slots,
+  Status step_inputs(ThreadPool& pool, const kv::KvCache& cache, TargetKvSlots slots,
                      std::span<const DraftStepRow> rows, const float* inputs, const DraftStepOutput& out) const;
 
   // Weight bytes read by one draft step of one row (assistant matrices, its head, one target embedding row).
@@ -72,9 +72,9 @@ class MtpDrafter {
  private:
   MtpDrafter(format::GgufFile file, AssistantConfig config, const TextModel& target)
       : file_(std::move(file)), config_(std::move(config)), target_(&target) {}
-  Status check_rows(const kv::SimpleKvCache& cache, TargetKvSlots slots, std::span<const DraftStepRow> rows,
+  Status check_rows(const kv::KvCache& cache, TargetKvSlots slots, std::span<const DraftStepRow> rows,
                     bool check_tokens) const;
-  void layer_forward(ThreadPool& pool, const kv::SimpleKvCache& cache, TargetKvSlots slots, int i,
+  void layer_forward(ThreadPool& pool, const kv::KvCache& cache, TargetKvSlots slots, int i,
                      std::span<const DraftStepRow> rows, Scratch& s) const;
   void head(ThreadPool& pool, const float* xn, size_t n, float* logits) const;
 

@@ -39,7 +39,7 @@ TEST(NgramSpeculation, GreedyEqualsPlainDecoding) {
   auto& m = *target.value();
   std::ifstream in(dir + "/mtp.json");
   const auto mtp = nlohmann::json::parse(in);
-  ThreadPool pool(2);
+  ThreadPool pool(1);
   SamplerParams sp;
   sp.temperature = 0.0f;
   std::vector<Ids> prompts;

@@ -84,7 +84,7 @@ struct MtpFixture {
 TEST(SpeculativeMtp, GreedyEqualsTransformersGreedyForEveryDraftSize) {
   MtpFixture f;
   MtpDraftSource src(*f.drafter);
-  ThreadPool pool(2);
+  ThreadPool pool(1);
   for (const auto& p : f.mtp.at("prompts")) {
     const auto prompt = p.at("tokens").get<std::vector<int32_t>>();
     const auto want = p.at("plain_greedy_tokens").get<std::vector<int32_t>>();
@@ -100,7 +100,7 @@ TEST(SpeculativeMtp, GreedyEqualsTransformersGreedyForEveryDraftSize) {
 TEST(SpeculativeMtp, BatchedSequencesEqualPlainDecodingAlone) {
   MtpFixture f;
   MtpDraftSource src(*f.drafter);
-  ThreadPool pool(2);
+  ThreadPool pool(1);
   std::vector<std::vector<int32_t>> prompts;
   for (const auto& p : f.mtp.at("prompts")) prompts.push_back(p.at("tokens").get<std::vector<int32_t>>());
   std::mt19937 rng(11);
@@ -138,7 +138,7 @@ class OracleDrafter final : public DraftSource {
  public:
   OracleDrafter(std::vector<std::vector<int32_t>> full, uint32_t seed) : full_(std::move(full)), rng_(seed) {}
   bool needs_hidden() const override { return false; }
-  Status draft(ThreadPool&, const kv::SimpleKvCache&, std::span<const DraftRequest> reqs, std::span<Draft> out) override {
+  Status draft(ThreadPool&, const kv::KvCache&, std::span<const DraftRequest> reqs, std::span<Draft> out) override {
     for (size_t i = 0; i < reqs.size(); ++i) {
       const auto& truth = full_[static_cast<size_t>(reqs[i].seq)];
       const size_t next = reqs[i].history.size();  // index of the first draft in prompt + generated
@@ -158,7 +158,7 @@ class OracleDrafter final : public DraftSource {
 
 TEST(Speculative, OracleDraftsAreAcceptedAndOutputIsUnchanged) {
   MtpFixture f;
-  ThreadPool pool(2);
+  ThreadPool pool(1);
   std::vector<std::vector<int32_t>> prompts, want, full;
   for (const auto& p : f.mtp.at("prompts")) prompts.push_back(p.at("tokens").get<std::vector<int32_t>>());
   for (const auto& p : prompts) {
