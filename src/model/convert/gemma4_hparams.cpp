@@ -1,5 +1,6 @@
 #include "model/convert/gemma4_hparams.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -28,7 +29,7 @@ int Gemma4Hparams::n_rot_pairs_full() const {
   return static_cast<int>(static_cast<double>(head_dim_full) * partial_rotary_full / 2.0);
 }
 
-Status validate_hparams(const Gemma4Hparams& h, const std::string& where) {
+std::vector<std::string> hparams_problems(const Gemma4Hparams& h) {
   std::vector<std::string> p;
   auto dim = [&](const char* name, int v, int min) {
     if (v < min || v > kMaxDim) p.push_back(fmt::format("{} = {} is out of range [{}, {}]", name, v, min, kMaxDim));
@@ -48,7 +49,8 @@ Status validate_hparams(const Gemma4Hparams& h, const std::string& where) {
   if (h.sliding.size() != static_cast<size_t>(std::max(h.n_layers, 0))) {
     p.push_back(fmt::format("layer_types has {} entries for {} layers", h.sliding.size(), h.n_layers));
   }
-  if (h.head_dim % 2 != 0 || h.head_dim_full % 2 != 0) p.push_back("head dims must be even (RoPE pairs)");
+  if (h.head_dim % 2 != 0) p.push_back(fmt::format("head_dim = {} must be even (RoPE pairs)", h.head_dim));
+  if (h.head_dim_full % 2 != 0) p.push_back(fmt::format("global_head_dim = {} must be even (RoPE pairs)", h.head_dim_full));
   if (!(h.rms_eps > 0.0f && h.rms_eps < 1.0f)) p.push_back(fmt::format("rms_norm_eps = {} is not in (0, 1)", h.rms_eps));
   if (h.n_kv_heads >= 1 && h.n_heads % h.n_kv_heads != 0) {
     p.push_back(fmt::format("num_key_value_heads = {} does not divide num_attention_heads = {}", h.n_kv_heads, h.n_heads));
@@ -76,11 +78,11 @@ Status validate_hparams(const Gemma4Hparams& h, const std::string& where) {
     p.push_back(fmt::format("vocab_size_per_layer_input = {} must be in [1, vocab_size]", h.ple_vocab));
   }
   if (!(h.final_softcap >= 0.0f) || !std::isfinite(h.final_softcap)) p.push_back("final_logit_softcapping must be >= 0");
-  if (!(h.rope_theta_swa > 0) || !(h.rope_theta_full > 0)) p.push_back("rope_theta must be positive");
+  if (!(h.rope_theta_swa > 0) || !(h.rope_theta_full > 0)) p.push_back("rope_parameters: rope_theta must be positive");
   if (!(h.partial_rotary_full > 0.0 && h.partial_rotary_full <= 1.0)) {
-    p.push_back(fmt::format("full_attention partial_rotary_factor = {} is not in (0, 1]", h.partial_rotary_full));
+    p.push_back(fmt::format("rope_parameters: full_attention partial_rotary_factor = {} is not in (0, 1]", h.partial_rotary_full));
   } else if (h.n_rot_pairs_full() < 1) {
-    p.push_back("full_attention partial_rotary_factor rotates no dimension");
+    p.push_back("rope_parameters: full_attention partial_rotary_factor rotates no dimension");
   }
   if (h.moe) {
     dim("num_experts", h.n_experts, 1);
@@ -92,6 +94,11 @@ Status validate_hparams(const Gemma4Hparams& h, const std::string& where) {
   if (h.bidirectional == BidirectionalMode::kAll) {
     p.push_back("use_bidirectional_attention = \"all\" (non-causal text model) is not supported");
   }
+  return p;
+}
+
+Status validate_hparams(const Gemma4Hparams& h, const std::string& where) {
+  const std::vector<std::string> p = hparams_problems(h);
   if (p.empty()) return ok_status();
   return make_error(ErrorCode::kInvalidArgument, "{}: {} problem{}: {}", where, p.size(), p.size() == 1 ? "" : "s",
                     fmt::join(p, "; "));

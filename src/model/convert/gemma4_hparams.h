@@ -60,8 +60,11 @@ struct Gemma4Hparams {
   bool kv_heads_per_layer() const { return k_eq_v && n_kv_heads_full > 0; }
 };
 
-// Checks every field and the relations between them; all problems are listed in one kInvalidArgument
-// error ("config.json: 3 problems: ...").
+// Every problem with the fields and the relations between them, one sentence each, starting with the HF
+// config field it is about (e.g. "num_key_value_heads = 3 does not divide num_attention_heads = 4").
+std::vector<std::string> hparams_problems(const Gemma4Hparams& h);
+
+// All of hparams_problems in one kInvalidArgument error ("config.json: 3 problems: ..."), or ok.
 Status validate_hparams(const Gemma4Hparams& h, const std::string& where);
 
 }  // namespace specula::model

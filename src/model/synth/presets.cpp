@@ -86,7 +86,7 @@ SynthPreset tiny() {
 
 SynthPreset tiny_moe() {
   Gemma4Hparams h = tiny_base();
-  h.n_layers = 6, h.sliding = pattern(6, 3);  // [S,S,F] x 2
+  h.n_layers = 4, h.sliding = pattern(4, 2);  // [S,F] x 2
   h.n_kv_heads_full = 1, h.k_eq_v = true, h.ffn = 512;
   h.moe = true, h.n_experts = 8, h.n_experts_used = 2, h.expert_ffn = 128;
   h.bidirectional = BidirectionalMode::kVision;

@@ -1,5 +1,6 @@
 #include "model/synth/synth.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -118,8 +119,10 @@ Status write_pooled(GgufStreamWriter& w, ThreadPool& pool, const TensorSpec& spe
   const int64_t bs = traits.block_size;
   const size_t bb = traits.block_bytes;
   const int64_t n = spec.n_elements();
-  std::vector<uint8_t> blocks(static_cast<size_t>(kSynthPoolBlocks) * bb);
-  pool.parallel_for(static_cast<size_t>(kSynthPoolBlocks), [&](size_t begin, size_t end) {
+  // kSynthPoolBlocks for the big tensors; small ones (tests) draw from one block in eight.
+  const int64_t n_pool = std::clamp<int64_t>(n / bs / 8, 1, kSynthPoolBlocks);
+  std::vector<uint8_t> blocks(static_cast<size_t>(n_pool) * bb);
+  pool.parallel_for(static_cast<size_t>(n_pool), [&](size_t begin, size_t end) {
     std::vector<float> values(static_cast<size_t>(bs));
     for (size_t p = begin; p < end; ++p) {
       sampler.fill(n + static_cast<int64_t>(p) * bs, bs, values.data());  // past the tensor: fresh values
@@ -129,7 +132,7 @@ Status write_pooled(GgufStreamWriter& w, ThreadPool& pool, const TensorSpec& spe
   const int64_t per_row = spec.dims[0] / bs;
   return write_encoded_rows(w, pool, static_cast<size_t>(per_row) * bb, n / spec.dims[0], [&](int64_t row, uint8_t* out) {
     for (int64_t b = 0; b < per_row; ++b) {
-      const uint64_t pick = sampler.hash(row * per_row + b) % static_cast<uint64_t>(kSynthPoolBlocks);
+      const uint64_t pick = sampler.hash(row * per_row + b) % static_cast<uint64_t>(n_pool);
       std::memcpy(out + static_cast<size_t>(b) * bb, blocks.data() + pick * bb, bb);
     }
   });
@@ -149,7 +152,7 @@ Status synth_model(const SynthOptions& options, const std::string& out_path, Thr
     if (options.on_tensor) options.on_tensor(i, plan.tensors.size(), spec.name, plan.types[i]);
     const int64_t cols = spec.dims[0];
     const SynthSampler sampler(options.seed, spec, h.ple_dim, n_rot);
-    if (format::ggml_traits(plan.types[i]).block_size == 256 && spec.n_elements() > kSynthPooledElements) {
+    if (format::ggml_traits(plan.types[i]).block_size == 256 && spec.n_elements() > options.pooled_min_elements) {
       SPECULA_RETURN_IF_ERROR(write_pooled(*writer, pool, spec, plan.types[i], sampler));
       continue;
     }

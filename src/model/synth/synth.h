@@ -5,7 +5,7 @@
 // scales U(0.5, 1.5), layer_output_scale U(0.7, 1.3), and llama.cpp's rope_freqs. Values are a pure
 // function of (seed, tensor name, element index): the file is identical for any thread count.
 // K-quant tensors of more than kSynthPooledElements values (the big presets' matrices) are assembled from a
-// per-tensor pool of kSynthPoolBlocks blocks, each the reference quantization of fresh random values, picked
+// per-tensor pool of (up to) kSynthPoolBlocks blocks, each the reference quantization of fresh random values, picked
 // per block by a hash: the same distribution as quantizing every value, at a small fraction of the
 // quantizer's cost (E2B at Q4_K_M in seconds instead of minutes on 2 cores).
 #pragma once
@@ -33,6 +33,7 @@ struct SynthOptions {
   quant::FileType file_type = quant::FileType::kMostlyF16;
   uint64_t seed = 0;
   std::string vocab_path;  // a GGUF whose tokenizer.* keys to copy (its vocab size must match the preset's)
+  int64_t pooled_min_elements = kSynthPooledElements;  // K-quant tensors larger than this use the block pool
   std::function<void(size_t, size_t, const std::string&, format::GgmlType)> on_tensor;  // may be empty
 };
 
