@@ -7,6 +7,7 @@
 #include "bandwidth.h"
 #include "base/timer.h"
 #include "config/flags.h"
+#include "kv/cache_types.h"
 #include "model/text/text_model.h"
 #include "subcommand.h"
 #include "tool_common.h"
@@ -20,6 +21,8 @@ config::FlagParser bench_flags() {
   p.add({{"-p", "--n-prompt"}, config::FlagKind::kValue, "prompt tokens to process", "512"});
   p.add({{"-n", "--n-gen"}, config::FlagKind::kValue, "tokens to generate", "128"});
   p.add({{"-ub", "--ubatch-size"}, config::FlagKind::kValue, "prefill chunk size", "512"});
+  p.add({{"-ctk", "--cache-type-k"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
+  p.add({{"-ctv", "--cache-type-v"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
   p.add({{"--bandwidth"}, config::FlagKind::kValue, "machine read bandwidth in GB/s (default: measured)", "", "GBPS"});
   return p;
@@ -28,14 +31,23 @@ config::FlagParser bench_flags() {
 struct BenchResult {
   double pp_tps = 0;
   double tg_tps = 0;
+  size_t kv_bytes = 0;
 };
 
-Result<BenchResult> run_bench(ThreadPool& pool, model::TextModel& m, int n_prompt, int n_gen, int ubatch) {
-  SPECULA_TRY(auto cache, m.make_cache(1, n_prompt + n_gen + 1));
+Result<BenchResult> run_bench(ThreadPool& pool, model::TextModel& m, int n_prompt, int n_gen, int ubatch,
+                              kv::CacheTypes types) {
+  kv::KvPoolOptions kv_options;
+  kv_options.type_k = types.k;
+  kv_options.type_v = types.v;
+  kv_options.n_ctx = n_prompt + n_gen + 1;
+  kv_options.max_batch = ubatch;
+  SPECULA_TRY(auto cache_ptr, m.make_kv_cache(kv_options));
+  kv::KvCache& cache = *cache_ptr;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> dist(0, m.vocab() - 1);
   std::vector<float> logits(static_cast<size_t>(m.vocab()));
   BenchResult r;
+  r.kv_bytes = cache.bytes();
   Timer t;
   for (int begin = 0; begin < n_prompt; begin += ubatch) {
     const int end = std::min(n_prompt, begin + ubatch);
@@ -84,13 +96,17 @@ int cmd_bench(const Args& args) {
   const int n_prompt = static_cast<int>(np->value_or(512));
   const int n_gen = static_cast<int>(ng->value_or(128));
   const double gbs = bw->has_value() ? **bw : measure_read_bandwidth_gbs(pool);
-  auto r = run_bench(pool, m, n_prompt, n_gen, static_cast<int>(ub->value_or(512)));
+  auto types = kv::parse_cache_types(flags->get("--cache-type-k"), flags->get("--cache-type-v"));
+  if (!types.ok()) return fail("bench", types.error().message());
+  auto r = run_bench(pool, m, n_prompt, n_gen, static_cast<int>(ub->value_or(512)), types.value());
   if (!r.ok()) return fail("bench", r.error().message());
   const double bytes = static_cast<double>(m.weight_bytes_per_token());
   std::printf("model: %s (%s, %d layers, hidden %d, vocab %d)\n", path->c_str(),
               model::text_arch_name(m.config().arch), m.config().n_layers, m.config().hidden, m.vocab());
   std::printf("threads: %d, machine read bandwidth: %.1f GB/s (%s)\n", pool.n_threads(), gbs,
               bw->has_value() ? "given" : "measured");
+  std::printf("kv cache: K %s, V %s, %.2f MiB\n", kv::kv_type_name(types->k), kv::kv_type_name(types->v),
+              static_cast<double>(r->kv_bytes) / (1 << 20));
   if (n_prompt > 0) std::printf("pp%d: %.2f tokens/s\n", n_prompt, r->pp_tps);
   if (n_gen > 0) {
     const double achieved = bytes * r->tg_tps / 1e9;

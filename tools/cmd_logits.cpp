@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "config/flags.h"
+#include "kv/cache_types.h"
 #include "model/text/text_model.h"
 #include "subcommand.h"
 #include "tool_common.h"
@@ -17,6 +18,8 @@ config::FlagParser logits_flags() {
   p.add({{"--tokens"}, config::FlagKind::kValue, "prompt token ids, comma or space separated", "", "IDS"});
   p.add({{"--out", "-o"}, config::FlagKind::kValue, "output file: float32 [n_tokens, n_vocab]", "", "FILE"});
   p.add({{"-ub", "--ubatch", "--ubatch-size"}, config::FlagKind::kValue, "prefill chunk size (1 = token by token)", "512"});
+  p.add({{"-ctk", "--cache-type-k"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
+  p.add({{"-ctv", "--cache-type-v"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
   return p;
 }
@@ -48,7 +51,14 @@ int cmd_logits(const Args& args) {
   auto& m = *model.value();
   const size_t n = tokens->size();
   const size_t vocab = static_cast<size_t>(m.vocab());
-  auto cache = m.make_cache(1, static_cast<int>(n));
+  auto types = kv::parse_cache_types(flags->get("--cache-type-k"), flags->get("--cache-type-v"));
+  if (!types.ok()) return fail("logits", types.error().message());
+  kv::KvPoolOptions kv_options;
+  kv_options.type_k = types->k;
+  kv_options.type_v = types->v;
+  kv_options.n_ctx = static_cast<int>(n);
+  kv_options.max_batch = static_cast<int>(ubatch->value_or(512));
+  auto cache = m.make_kv_cache(kv_options);
   if (!cache.ok()) return fail("logits", cache.error().message());
   ThreadPool pool(threads.value());
   std::vector<float> logits(n * vocab);
@@ -61,7 +71,7 @@ int cmd_logits(const Args& args) {
       rows.push_back({(*tokens)[i], static_cast<int32_t>(i), 0, nullptr});
       out_rows.push_back(static_cast<int32_t>(i - begin));
     }
-    auto st = m.forward(pool, cache.value(), rows, {out_rows, logits.data() + begin * vocab, nullptr});
+    auto st = m.forward(pool, *cache.value(), rows, {out_rows, logits.data() + begin * vocab, nullptr});
     if (!st.ok()) return fail("logits", st.error().message());
   }
   std::ofstream out(*out_path, std::ios::binary);

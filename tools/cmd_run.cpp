@@ -48,7 +48,12 @@ Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
                                     bool echoed, runtime::GenerateStats& stats) {
   SPECULA_TRY(auto sampler_cfg, runtime::SamplerConfig::create(s.sampling, m.vocab()));
   runtime::Sampler sampler(std::move(sampler_cfg));
-  SPECULA_TRY(auto cache, m.make_cache(1, s.n_ctx));
+  kv::KvPoolOptions kv_options;
+  kv_options.type_k = s.cache_types.k;
+  kv_options.type_v = s.cache_types.v;
+  kv_options.n_ctx = s.n_ctx;
+  kv_options.max_batch = s.ubatch;
+  SPECULA_TRY(auto cache, m.make_kv_cache(kv_options));
   ThreadPool pool(s.threads);
   std::optional<tokenizer::StreamDetokenizer> detok;
   if (tok) detok.emplace(*tok, tokenizer::DetokenizeOptions{.render_special = false, .strip_leading_space = !echoed});
@@ -70,7 +75,7 @@ Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
     print_text(out.text);
     return !matcher.stopped();
   };
-  SPECULA_TRY(stats, runtime::generate(pool, m, cache, prompt, sampler, options, on_token));
+  SPECULA_TRY(stats, runtime::generate(pool, m, *cache, prompt, sampler, options, on_token));
   SPECULA_RETURN_IF_ERROR(piece_error);
   if (detok && !matcher.stopped()) print_text(matcher.feed(detok->finish()).text + matcher.finish());
   return generated;

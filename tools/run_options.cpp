@@ -35,6 +35,8 @@ config::FlagParser run_flags() {
   p.add({{"--stop"}, FlagKind::kRepeated, "stop string (repeatable)", "", "TEXT"});
   p.add({{"-c", "--ctx-size"}, FlagKind::kValue, "context size in tokens", "4096"});
   p.add({{"-ub", "--ubatch-size"}, FlagKind::kValue, "prefill chunk size", "512"});
+  p.add({{"-ctk", "--cache-type-k"}, FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
+  p.add({{"-ctv", "--cache-type-v"}, FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-t", "--threads"}, FlagKind::kValue, "CPU threads", "all cores"});
   p.add({{"--print-ids"}, FlagKind::kSwitch, "print the generated token ids on one line after the text", ""});
   p.add({{"--no-display-prompt"}, FlagKind::kSwitch, "do not echo the prompt before the generated text", ""});
@@ -111,6 +113,7 @@ Result<RunSettings> run_settings(const config::FlagValues& f) {
   SPECULA_TRY(const auto ub, f.get_int("--ubatch-size", 1, 1 << 20));
   if (ctx) r.n_ctx = static_cast<int>(*ctx);
   if (ub) r.ubatch = static_cast<int>(*ub);
+  SPECULA_TRY(r.cache_types, kv::parse_cache_types(f.get("--cache-type-k"), f.get("--cache-type-v")));
   SPECULA_TRY(r.threads, thread_count(f));
   r.print_ids = f.has("--print-ids");
   r.echo_prompt = !f.has("--no-display-prompt");

@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "config/flags.h"
+#include "kv/cache_types.h"
 #include "runtime/sampler_config.h"
 #include "runtime/stop_config.h"
 
@@ -26,6 +27,7 @@ struct RunSettings {
   runtime::StopParams stop;
   int n_ctx = 4096;
   int ubatch = 512;
+  kv::CacheTypes cache_types;                 // -ctk / -ctv
   int threads = 1;
   bool print_ids = false;
   bool echo_prompt = true;

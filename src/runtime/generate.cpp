@@ -8,7 +8,7 @@ namespace specula::runtime {
 namespace {
 
 // Prefills prompt[0..n) in chunks; leaves the last row's logits in `logits`.
-Status prefill(ThreadPool& pool, model::TextModel& model, kv::SimpleKvCache& cache, std::span<const int32_t> prompt,
+Status prefill(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache, std::span<const int32_t> prompt,
                int ubatch, std::vector<float>& logits) {
   const size_t n = prompt.size();
   const size_t step = static_cast<size_t>(std::max(ubatch, 1));
@@ -25,7 +25,7 @@ Status prefill(ThreadPool& pool, model::TextModel& model, kv::SimpleKvCache& cac
 
 }  // namespace
 
-Result<GenerateStats> generate(ThreadPool& pool, model::TextModel& model, kv::SimpleKvCache& cache,
+Result<GenerateStats> generate(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache,
                                std::span<const int32_t> prompt, Sampler& sampler, const GenerateOptions& options,
                                const TokenCallback& on_token) {
   if (prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (it needs at least a BOS token)");

@@ -37,7 +37,7 @@ using TokenCallback = std::function<bool(int32_t token)>;
 
 // Runs the prompt (sequence 0 of `cache`, from position 0) and generates. Errors: an empty prompt, a
 // prompt longer than the cache, a bad token id, a sampler failure.
-Result<GenerateStats> generate(ThreadPool& pool, model::TextModel& model, kv::SimpleKvCache& cache,
+Result<GenerateStats> generate(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache,
                                std::span<const int32_t> prompt, Sampler& sampler, const GenerateOptions& options,
                                const TokenCallback& on_token);
 

@@ -34,6 +34,7 @@ struct TextModel::Scratch {
   AlignedVector<float> x, xn, tmp, q, k, v, attn, gate, up, ple, ple_tmp;
   std::vector<int32_t> positions;
   std::vector<kv::AttnQuery> queries;
+  std::vector<kv::KvRowRef> kv_rows;
 };
 
 namespace {
@@ -93,7 +94,7 @@ void apply_rope(const TextConfig& c, const LayerSpec& l, const TextWeights& w, f
 
 // Attention sub-block: x += post_norm(o_proj(attn(norm(x)))) for layer i.
 static void attention_block(ThreadPool& pool, const TextConfig& c, const TextWeights& w, int i,
-                            std::span<const ForwardRow> rows, kv::SimpleKvCache& cache, TextModel::Scratch& s) {
+                            std::span<const ForwardRow> rows, kv::KvCache& cache, TextModel::Scratch& s) {
   const LayerSpec& l = c.layers[static_cast<size_t>(i)];
   const LayerWeights& lw = w.layers[static_cast<size_t>(i)];
   const size_t n = rows.size();
@@ -117,10 +118,7 @@ static void attention_block(ThreadPool& pool, const TextConfig& c, const TextWei
       ops::rms_norm(pool, s.v.data(), nullptr, nn * l.n_kv_heads, l.head_dim, c.rms_eps, s.v.data());
     }
     apply_rope(c, l, w, s.k.data(), n, l.n_kv_heads, s.positions);
-    for (size_t r = 0; r < n; ++r) {
-      std::memcpy(cache.k(l.kv_slot, rows[r].seq, rows[r].pos), s.k.data() + r * kvw, kvw * sizeof(float));
-      std::memcpy(cache.v(l.kv_slot, rows[r].seq, rows[r].pos), s.v.data() + r * kvw, kvw * sizeof(float));
-    }
+    cache.write(pool, l.kv_slot, s.kv_rows, s.k.data(), s.v.data());
   }
   for (size_t r = 0; r < n; ++r) {
     const int first = l.sliding ? std::max(0, rows[r].pos - c.sliding_window + 1) : 0;
@@ -179,7 +177,7 @@ static void ple_block(ThreadPool& pool, const TextConfig& c, const TextWeights& 
   add_inplace(s.x.data(), s.tmp.data(), n * static_cast<size_t>(c.hidden));
 }
 
-Status TextModel::forward(ThreadPool& pool, kv::SimpleKvCache& cache, std::span<const ForwardRow> rows,
+Status TextModel::forward(ThreadPool& pool, kv::KvCache& cache, std::span<const ForwardRow> rows,
                           const ForwardOutput& out) {
   SPECULA_RETURN_IF_ERROR(check_rows(cache, rows));
   for (const int32_t r : out.logit_rows) {
@@ -195,6 +193,8 @@ Status TextModel::forward(ThreadPool& pool, kv::SimpleKvCache& cache, std::span<
   s.positions.resize(n);
   s.queries.resize(n);
   for (size_t r = 0; r < n; ++r) s.positions[r] = rows[r].pos;
+  for (const ForwardRow& row : rows) s.kv_rows.push_back({row.seq, row.pos});
+  SPECULA_RETURN_IF_ERROR(cache.begin_batch(s.kv_rows));
 
   embed(pool, c, weights_, rows, s.x);
   if (c.ple_dim > 0) per_layer_inputs(pool, c, weights_, rows, s.x.data(), s.ple.data(), s.ple_tmp.data());

@@ -29,6 +29,24 @@ Result<kv::SimpleKvCache> TextModel::make_cache(int n_seq, int n_ctx, size_t max
   return kv::SimpleKvCache::create(kv_slot_shapes(), n_seq, n_ctx, max_bytes);
 }
 
+std::vector<kv::KvPoolSlot> TextModel::kv_pool_slots() const {
+  std::vector<kv::KvPoolSlot> slots;
+  for (size_t i = 0; i < config_.layers.size(); ++i) {
+    const LayerSpec& l = config_.layers[i];
+    if (l.owns_kv()) slots.push_back({static_cast<int>(i), l.n_kv_heads, l.head_dim, l.sliding ? config_.sliding_window : 0});
+  }
+  return slots;
+}
+
+Result<std::unique_ptr<kv::KvCache>> TextModel::make_kv_cache(const kv::KvPoolOptions& options) const {
+  if (options.type_k == kv::KvType::kF32 && options.type_v == kv::KvType::kF32) {
+    SPECULA_TRY(auto cache, make_cache(options.n_seq, options.n_ctx, options.max_bytes));
+    return std::unique_ptr<kv::KvCache>(std::make_unique<kv::SimpleKvCache>(std::move(cache)));
+  }
+  SPECULA_TRY(auto pool, kv::KvPool::create(kv_pool_slots(), options));
+  return std::unique_ptr<kv::KvCache>(std::move(pool));
+}
+
 uint64_t TextModel::weight_bytes_per_token() const {
   auto mat = [](const kernels::MatrixView& m) { return static_cast<uint64_t>(m.row_bytes) * static_cast<uint64_t>(m.rows); };
   uint64_t total = weights_.token_embd.row_bytes + mat(weights_.output);
@@ -46,7 +64,7 @@ uint64_t TextModel::weight_bytes_per_token() const {
   return total;
 }
 
-Status TextModel::check_rows(const kv::SimpleKvCache& cache, std::span<const ForwardRow> rows) const {
+Status TextModel::check_rows(const kv::KvCache& cache, std::span<const ForwardRow> rows) const {
   for (size_t r = 0; r < rows.size(); ++r) {
     const ForwardRow& row = rows[r];
     if (row.seq < 0 || row.seq >= cache.n_seq()) {

@@ -11,6 +11,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "format/gguf_reader.h"
+#include "kv/kv_pool.h"
 #include "kv/simple_kv_cache.h"
 #include "model/text/text_config.h"
 #include "model/text/text_weights.h"
@@ -44,10 +45,16 @@ class TextModel {
   // KV slot shapes of the KV-owning layers, in slot order.
   std::vector<kv::KvSlotShape> kv_slot_shapes() const;
   Result<kv::SimpleKvCache> make_cache(int n_seq, int n_ctx, size_t max_bytes = size_t{8} << 30) const;
+  // The KV-owning layers as KV pool slots (sliding layers carry the window).
+  std::vector<kv::KvPoolSlot> kv_pool_slots() const;
+  // A cache with the options' K/V types (-ctk/-ctv): the float32 position-indexed cache (the reference path)
+  // when both are f32, otherwise the paged, codec-packed KvPool. Errors: head dims a type cannot store (names
+  // the layer), memory above options.max_bytes.
+  Result<std::unique_ptr<kv::KvCache>> make_kv_cache(const kv::KvPoolOptions& options) const;
 
   // Runs the rows through the decoder, appending their K/V to the cache. Errors: positions outside the
   // cache, bad token ids, sequence ids out of range.
-  Status forward(ThreadPool& pool, kv::SimpleKvCache& cache, std::span<const ForwardRow> rows,
+  Status forward(ThreadPool& pool, kv::KvCache& cache, std::span<const ForwardRow> rows,
                  const ForwardOutput& out);
 
   // Bytes of weights read to decode one token (all matrices once, plus one row of each embedding table).
@@ -57,7 +64,7 @@ class TextModel {
 
  private:
   TextModel(format::GgufFile file, TextConfig config) : file_(std::move(file)), config_(std::move(config)) {}
-  Status check_rows(const kv::SimpleKvCache& cache, std::span<const ForwardRow> rows) const;
+  Status check_rows(const kv::KvCache& cache, std::span<const ForwardRow> rows) const;
 
   format::GgufFile file_;
   TextConfig config_;
