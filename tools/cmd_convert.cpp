@@ -16,10 +16,12 @@ config::FlagParser convert_parser() {
   config::FlagParser p("convert", "HF_DIR -o OUT.gguf [--type TYPE]");
   p.allow_positionals(1, "HF_DIR");
   p.add({{"-o", "--outfile"}, config::FlagKind::kValue, "output GGUF file (required)", "", "FILE"});
-  p.add({{"--type"}, config::FlagKind::kValue,
+  p.add({{"--type"},
+         config::FlagKind::kValue,
          std::string("tensor type mix: ") + model::kOutputTypeNames +
              " (float types as llama.cpp's converter; quantized mixes as llama-quantize applied to its f16 output)",
-         "f16", "TYPE"});
+         "f16",
+         "TYPE"});
   p.add({{"--name"}, config::FlagKind::kValue, "general.name to write", "the folder's name", "NAME"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
   p.add({{"-q", "--quiet"}, config::FlagKind::kSwitch, "print only the summary", ""});
@@ -36,7 +38,8 @@ int cmd_convert(const Args& args) {
   }
   auto flags = parser.parse(args);
   if (!flags.ok()) return fail("convert", flags.error().message());
-  if (flags->positionals().empty()) return fail("convert", "missing HF_DIR (usage: specula convert HF_DIR -o OUT.gguf)");
+  if (flags->positionals().empty())
+    return fail("convert", "missing HF_DIR (usage: specula convert HF_DIR -o OUT.gguf)");
   const auto out = flags->get("--outfile");
   if (!out) return fail("convert", "missing -o OUT.gguf");
   auto file_type = quant::parse_file_type(flags->get("--type").value_or("f16"));
@@ -51,7 +54,8 @@ int cmd_convert(const Args& args) {
   options.model_name = flags->get("--name").value_or("");
   if (!flags->has("--quiet")) {
     options.on_tensor = [](size_t i, size_t n, const std::string& name, format::GgmlType type) {
-      std::fprintf(stderr, "[%4zu/%4zu] %-40s %s\n", i + 1, n, name.c_str(), std::string(format::ggml_type_name(type)).c_str());
+      std::fprintf(stderr, "[%4zu/%4zu] %-40s %s\n", i + 1, n, name.c_str(),
+                   std::string(format::ggml_type_name(type)).c_str());
     };
   }
   ThreadPool pool(threads.value());

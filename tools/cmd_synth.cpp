@@ -16,14 +16,24 @@ namespace {
 
 config::FlagParser synth_parser() {
   config::FlagParser p("synth", "--preset NAME [--type TYPE] -o OUT.gguf [--seed N] [--vocab FILE.gguf]");
-  p.add({{"--preset"}, config::FlagKind::kValue,
+  p.add({{"--preset"},
+         config::FlagKind::kValue,
          "model shape: e2b, e4b, 26b-a4b, 31b (released Gemma 4 text models), tiny (E-style, a few MB, with a "
-         "small tokenizer and chat template), tiny-moe (MoE + attention_k_eq_v, small)", "", "NAME"});
-  p.add({{"--type"}, config::FlagKind::kValue, std::string("tensor type mix: ") + model::kOutputTypeNames, "f16", "TYPE"});
+         "small tokenizer and chat template), tiny-moe (MoE + attention_k_eq_v, small)",
+         "",
+         "NAME"});
+  p.add({{"--type"},
+         config::FlagKind::kValue,
+         std::string("tensor type mix: ") + model::kOutputTypeNames,
+         "f16",
+         "TYPE"});
   p.add({{"-o", "--outfile"}, config::FlagKind::kValue, "output GGUF file (required)", "", "FILE"});
   p.add({{"--seed"}, config::FlagKind::kValue, "random seed (the file depends only on it, not on -t)", "0"});
-  p.add({{"--vocab"}, config::FlagKind::kValue,
-         "copy the tokenizer.* keys of this GGUF (its vocabulary size must equal the preset's)", "", "FILE"});
+  p.add({{"--vocab"},
+         config::FlagKind::kValue,
+         "copy the tokenizer.* keys of this GGUF (its vocabulary size must equal the preset's)",
+         "",
+         "FILE"});
   p.add({{"--dry-run"}, config::FlagKind::kSwitch, "write only the metadata (no tensors) and print the plan", ""});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
   p.add({{"-q", "--quiet"}, config::FlagKind::kSwitch, "print only the summary", ""});
@@ -69,7 +79,8 @@ int cmd_synth(const Args& args) {
     e.second += static_cast<uint64_t>(plan->tensors[i].n_elements());
   }
   for (const auto& [type, e] : by_type) {
-    std::printf("  %-6s %5zu tensors %14llu parameters\n", type.c_str(), e.first, static_cast<unsigned long long>(e.second));
+    std::printf("  %-6s %5zu tensors %14llu parameters\n", type.c_str(), e.first,
+                static_cast<unsigned long long>(e.second));
   }
   if (flags->has("--dry-run")) {
     if (Status st = plan->metadata.write(*out); !st.ok()) return fail("synth", st.error().message());
@@ -78,7 +89,8 @@ int cmd_synth(const Args& args) {
   }
   if (!flags->has("--quiet")) {
     options.on_tensor = [](size_t i, size_t n, const std::string& name, format::GgmlType type) {
-      std::fprintf(stderr, "[%4zu/%4zu] %-40s %s\n", i + 1, n, name.c_str(), std::string(format::ggml_type_name(type)).c_str());
+      std::fprintf(stderr, "[%4zu/%4zu] %-40s %s\n", i + 1, n, name.c_str(),
+                   std::string(format::ggml_type_name(type)).c_str());
     };
   }
   ThreadPool pool(threads.value());

@@ -1,12 +1,12 @@
 #include "model/convert/converter.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "base/half.h"
 #include "base/mapped_file.h"
@@ -31,9 +31,7 @@ struct Item {
   const SafetensorsTensor* source = nullptr;
 };
 
-std::string shape_of(const std::vector<int64_t>& dims) {
-  return fmt::format("[{}]", fmt::join(dims, ", "));
-}
+std::string shape_of(const std::vector<int64_t>& dims) { return fmt::format("[{}]", fmt::join(dims, ", ")); }
 
 // HF tensors in the order llama.cpp's converter meets them: shard by shard, names sorted within a shard.
 std::vector<const SafetensorsTensor*> hf_order(const format::SafetensorsModel& st) {
@@ -76,10 +74,11 @@ Result<std::vector<Item>> match_tensors(const HfModelConfig& cfg, const format::
     const TensorSpec& s = specs[it->second];
     std::vector<int64_t> want(s.dims.rbegin(), s.dims.rend());
     if (t->shape != want) {
-      problems.push_back(fmt::format("tensor '{}' has shape {}, the config implies {}", t->name, t->shape_string(),
-                                     shape_of(want)));
+      problems.push_back(
+          fmt::format("tensor '{}' has shape {}, the config implies {}", t->name, t->shape_string(), shape_of(want)));
     }
-    if (t->dtype != SafetensorsDtype::kF32 && t->dtype != SafetensorsDtype::kF16 && t->dtype != SafetensorsDtype::kBF16) {
+    if (t->dtype != SafetensorsDtype::kF32 && t->dtype != SafetensorsDtype::kF16 &&
+        t->dtype != SafetensorsDtype::kBF16) {
       problems.push_back(fmt::format("tensor '{}' has dtype {} (F32, F16 or BF16 expected)", t->name,
                                      format::safetensors_dtype_name(t->dtype)));
     }
@@ -87,11 +86,14 @@ Result<std::vector<Item>> match_tensors(const HfModelConfig& cfg, const format::
     items.push_back({s, t});
   }
   for (const auto& [name, i] : by_hf) {
-    if (!seen[i]) problems.push_back(fmt::format("missing tensor '{}' {}", name, shape_of({specs[i].dims.rbegin(), specs[i].dims.rend()})));
+    if (!seen[i])
+      problems.push_back(
+          fmt::format("missing tensor '{}' {}", name, shape_of({specs[i].dims.rbegin(), specs[i].dims.rend()})));
   }
   if (!problems.empty()) {
     const size_t shown = std::min<size_t>(problems.size(), 40);
-    std::string list = fmt::format("{}", fmt::join(problems.begin(), problems.begin() + static_cast<ptrdiff_t>(shown), "; "));
+    std::string list =
+        fmt::format("{}", fmt::join(problems.begin(), problems.begin() + static_cast<ptrdiff_t>(shown), "; "));
     if (shown < problems.size()) list += fmt::format("; ... and {} more", problems.size() - shown);
     return make_error(ErrorCode::kInvalidArgument, "{}: the tensors do not match config.json ({} problem{}): {}",
                       cfg.architecture, problems.size(), problems.size() == 1 ? "" : "s", list);
@@ -125,8 +127,10 @@ Status apply_tokenizer(const HfTokenizer& tok, std::vector<Item>& items, int voc
     }
   }
   if (tok.vocab.tokens.size() != static_cast<size_t>(rows)) {
-    return make_error(ErrorCode::kInvalidArgument, "tokenizer.json has {} tokens but token_embd keeps {} rows "
-                      "(vocab_size {}); llama.cpp could not load such a file", tok.vocab.tokens.size(), rows, vocab);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "tokenizer.json has {} tokens but token_embd keeps {} rows "
+                      "(vocab_size {}); llama.cpp could not load such a file",
+                      tok.vocab.tokens.size(), rows, vocab);
   }
   return ok_status();
 }
@@ -137,8 +141,8 @@ std::string default_name(const std::string& dir) {
   return p.filename().string();
 }
 
-Status write_tensors(const std::vector<Item>& items, const TypePlan& plan, const Gemma4Hparams& h,
-                     GgufStreamWriter& w, ThreadPool& pool, const ConvertOptions& options, ConvertSummary& summary) {
+Status write_tensors(const std::vector<Item>& items, const TypePlan& plan, const Gemma4Hparams& h, GgufStreamWriter& w,
+                     ThreadPool& pool, const ConvertOptions& options, ConvertSummary& summary) {
   for (size_t k = 0; k < plan.order.size(); ++k) {
     const Item& item = items[plan.order[k]];
     const format::GgmlType type = plan.types[plan.order[k]];
@@ -180,8 +184,8 @@ Result<ConvertSummary> convert_hf_model(const ConvertOptions& options, ThreadPoo
 
   std::vector<NamedShape> shapes;
   for (const auto& item : items) shapes.push_back({item.spec.name, item.spec.dims});
-  const TypePlan plan = plan_tensor_types(options.file_type, shapes, cfg.hparams.n_layers,
-                                          cfg.hparams.moe ? cfg.hparams.n_experts : 0);
+  const TypePlan plan =
+      plan_tensor_types(options.file_type, shapes, cfg.hparams.n_layers, cfg.hparams.moe ? cfg.hparams.n_experts : 0);
   format::GgufWriter meta;
   const std::string name = options.model_name.empty() ? default_name(options.hf_dir) : options.model_name;
   SPECULA_RETURN_IF_ERROR(add_gemma4_metadata(cfg.hparams, name, options.file_type, meta));

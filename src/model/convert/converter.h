@@ -26,11 +26,11 @@ struct ConvertOptions {
 
 struct ConvertSummary {
   size_t n_tensors = 0;
-  uint64_t n_bytes = 0;             // tensor data bytes
-  size_t n_skipped = 0;             // HF tensors left out (vision/audio towers, a tied lm_head)
-  bool tokenizer = false;           // tokenizer.ggml.* written
+  uint64_t n_bytes = 0;    // tensor data bytes
+  size_t n_skipped = 0;    // HF tensors left out (vision/audio towers, a tied lm_head)
+  bool tokenizer = false;  // tokenizer.ggml.* written
   bool chat_template = false;
-  std::vector<std::string> notes;   // things the user should know (e.g. no tokenizer.json)
+  std::vector<std::string> notes;  // things the user should know (e.g. no tokenizer.json)
 };
 
 // Errors: kNotFound (folder, config.json, safetensors), kInvalidArgument (config or tensors inconsistent:

@@ -22,11 +22,23 @@ uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 // Serialized size of a value without its type tag (GGUF v3 layout).
 uint64_t value_size(const GgufValue& v) {
   switch (v.type) {
-    case GgufType::kUint8: case GgufType::kInt8: case GgufType::kBool: return 1;
-    case GgufType::kUint16: case GgufType::kInt16: return 2;
-    case GgufType::kUint32: case GgufType::kInt32: case GgufType::kFloat32: return 4;
-    case GgufType::kUint64: case GgufType::kInt64: case GgufType::kFloat64: return 8;
-    case GgufType::kString: return 8 + v.as_string()->size();
+    case GgufType::kUint8:
+    case GgufType::kInt8:
+    case GgufType::kBool:
+      return 1;
+    case GgufType::kUint16:
+    case GgufType::kInt16:
+      return 2;
+    case GgufType::kUint32:
+    case GgufType::kInt32:
+    case GgufType::kFloat32:
+      return 4;
+    case GgufType::kUint64:
+    case GgufType::kInt64:
+    case GgufType::kFloat64:
+      return 8;
+    case GgufType::kString:
+      return 8 + v.as_string()->size();
     case GgufType::kArray: {
       uint64_t n = 4 + 8;
       for (const auto& item : v.as_array()->items) n += value_size(item);
@@ -150,7 +162,8 @@ Status GgufStreamWriter::write(std::span<const uint8_t> bytes) {
     while (current_ < tensors_.size() && written_in_current_ == tensors_[current_].n_bytes()) {
       SPECULA_RETURN_IF_ERROR(pad_current());
     }
-    if (current_ >= tensors_.size()) return make_error(ErrorCode::kInternal, "{}: more tensor bytes than declared", tmp_);
+    if (current_ >= tensors_.size())
+      return make_error(ErrorCode::kInternal, "{}: more tensor bytes than declared", tmp_);
     const uint64_t room = tensors_[current_].n_bytes() - written_in_current_;
     const size_t n = static_cast<size_t>(std::min<uint64_t>(room, left));
     SPECULA_RETURN_IF_ERROR(write_raw(p, n));

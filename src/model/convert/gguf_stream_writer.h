@@ -53,7 +53,7 @@ class GgufStreamWriter {
   int fd_ = -1;
   std::vector<StreamTensorInfo> tensors_;
   uint64_t alignment_ = 32;
-  size_t current_ = 0;             // tensor being written
+  size_t current_ = 0;  // tensor being written
   uint64_t written_in_current_ = 0;
   uint64_t written_total_ = 0;
   bool finished_ = false;

@@ -1,11 +1,11 @@
 #include "model/convert/hf_config.h"
 
-#include <cmath>
-#include <set>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace specula::model {
 namespace {
@@ -93,22 +93,29 @@ class FieldReader {
 void read_layer_types(FieldReader& r, Gemma4Hparams& h) {
   const json* types = r.get("layer_types");
   if (types == nullptr || !types->is_array()) {
-    r.problem(fmt::format("missing field {}layer_types (a list of \"sliding_attention\" / \"full_attention\")", r.scope()));
+    r.problem(
+        fmt::format("missing field {}layer_types (a list of \"sliding_attention\" / \"full_attention\")", r.scope()));
     r.mark_bad("layer_types");
     return;
   }
   for (size_t i = 0; i < types->size(); ++i) {
     const json& t = (*types)[i];
-    if (t == "sliding_attention") h.sliding.push_back(true);
-    else if (t == "full_attention") h.sliding.push_back(false);
-    else r.problem(fmt::format("{}layer_types[{}] = {} is not \"sliding_attention\" or \"full_attention\"", r.scope(), i, t.dump()));
+    if (t == "sliding_attention")
+      h.sliding.push_back(true);
+    else if (t == "full_attention")
+      h.sliding.push_back(false);
+    else
+      r.problem(fmt::format("{}layer_types[{}] = {} is not \"sliding_attention\" or \"full_attention\"", r.scope(), i,
+                            t.dump()));
   }
 }
 
 void read_rope(FieldReader& r, Gemma4Hparams& h, std::vector<std::string>& problems) {
   const json* rope = r.get("rope_parameters");
-  if (rope == nullptr || !rope->is_object() || !rope->contains("sliding_attention") || !rope->contains("full_attention")) {
-    r.problem(fmt::format("missing field {}rope_parameters with \"sliding_attention\" and \"full_attention\" entries", r.scope()));
+  if (rope == nullptr || !rope->is_object() || !rope->contains("sliding_attention") ||
+      !rope->contains("full_attention")) {
+    r.problem(fmt::format("missing field {}rope_parameters with \"sliding_attention\" and \"full_attention\" entries",
+                          r.scope()));
     return;
   }
   FieldReader swa((*rope)["sliding_attention"], r.scope() + "rope_parameters.sliding_attention.", problems);
@@ -122,7 +129,8 @@ void read_rope(FieldReader& r, Gemma4Hparams& h, std::vector<std::string>& probl
   if (const auto t = full.string_or("rope_type", ""); t != "proportional") {
     full.problem(fmt::format("{}rope_type \"{}\" is not supported (expected \"proportional\")", full.scope(), t));
   }
-  if (!full.present("partial_rotary_factor")) full.problem(fmt::format("missing field {}partial_rotary_factor", full.scope()));
+  if (!full.present("partial_rotary_factor"))
+    full.problem(fmt::format("missing field {}partial_rotary_factor", full.scope()));
   if (!swa.present("rope_theta")) swa.problem(fmt::format("missing field {}rope_theta", swa.scope()));
   if (!full.present("rope_theta")) full.problem(fmt::format("missing field {}rope_theta", full.scope()));
   h.rope_theta_swa = swa.number_or("rope_theta", 10000.0);
@@ -138,8 +146,10 @@ void read_text_config(FieldReader& r, const json& root, Gemma4Hparams& h, std::v
   h.n_kv_heads = r.integer("num_key_value_heads");
   h.head_dim = r.integer("head_dim");
   if (!r.present("global_head_dim")) {
-    r.problem(fmt::format("missing field {}global_head_dim (the full-attention head size; configs re-saved by "
-                          "transformers >= 5.15 drop it: copy it from the original config.json)", r.scope()));
+    r.problem(
+        fmt::format("missing field {}global_head_dim (the full-attention head size; configs re-saved by "
+                    "transformers >= 5.15 drop it: copy it from the original config.json)",
+                    r.scope()));
     r.mark_bad("global_head_dim");
   }
   h.head_dim_full = r.integer_or("global_head_dim", 0);
@@ -153,7 +163,8 @@ void read_text_config(FieldReader& r, const json& root, Gemma4Hparams& h, std::v
   h.k_eq_v = r.boolean_or("attention_k_eq_v", false);
   h.n_kv_heads_full = r.integer_or("num_global_key_value_heads", 0);
   if (!r.present("hidden_size_per_layer_input")) {
-    r.problem(fmt::format("missing field {}hidden_size_per_layer_input (0 or null for no per-layer embeddings)", r.scope()));
+    r.problem(
+        fmt::format("missing field {}hidden_size_per_layer_input (0 or null for no per-layer embeddings)", r.scope()));
   }
   h.ple_dim = r.integer_or("hidden_size_per_layer_input", 0);
   h.ple_vocab = r.integer_or("vocab_size_per_layer_input", h.vocab);
@@ -170,25 +181,31 @@ void read_text_config(FieldReader& r, const json& root, Gemma4Hparams& h, std::v
                           ? root["tie_word_embeddings"].get<bool>()
                           : r.boolean_or("tie_word_embeddings", true);
   const std::string bidir = r.string_or("use_bidirectional_attention", "");
-  if (bidir == "vision") h.bidirectional = BidirectionalMode::kVision;
-  else if (bidir == "all") h.bidirectional = BidirectionalMode::kAll;
-  else if (!bidir.empty()) r.problem(fmt::format("{}use_bidirectional_attention = \"{}\" is unknown", r.scope(), bidir));
+  if (bidir == "vision")
+    h.bidirectional = BidirectionalMode::kVision;
+  else if (bidir == "all")
+    h.bidirectional = BidirectionalMode::kAll;
+  else if (!bidir.empty())
+    r.problem(fmt::format("{}use_bidirectional_attention = \"{}\" is unknown", r.scope(), bidir));
   if (const auto act = r.string_or("hidden_activation", "gelu_pytorch_tanh"); act != "gelu_pytorch_tanh") {
-    r.problem(fmt::format("{}hidden_activation \"{}\" is not supported (Gemma 4 uses gelu_pytorch_tanh)", r.scope(), act));
+    r.problem(
+        fmt::format("{}hidden_activation \"{}\" is not supported (Gemma 4 uses gelu_pytorch_tanh)", r.scope(), act));
   }
-  if (r.boolean_or("attention_bias", false)) r.problem(fmt::format("{}attention_bias = true is not supported", r.scope()));
+  if (r.boolean_or("attention_bias", false))
+    r.problem(fmt::format("{}attention_bias = true is not supported", r.scope()));
 }
 
 }  // namespace
 
 Result<HfModelConfig> parse_hf_config(const std::string& json_text, const std::string& where) {
   const json root = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object()) return make_error(ErrorCode::kCorruptData, "{}: not a JSON object", where);
+  if (root.is_discarded() || !root.is_object())
+    return make_error(ErrorCode::kCorruptData, "{}: not a JSON object", where);
   HfModelConfig out;
   const auto archs = root.find("architectures");
   if (archs == root.end() || !archs->is_array() || archs->size() != 1 || !(*archs)[0].is_string()) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: \"architectures\" must list exactly one class ({} or {})", where,
-                      kConditional, kCausal);
+    return make_error(ErrorCode::kInvalidArgument, "{}: \"architectures\" must list exactly one class ({} or {})",
+                      where, kConditional, kCausal);
   }
   out.architecture = (*archs)[0].get<std::string>();
   const json* text = &root;
@@ -203,8 +220,8 @@ Result<HfModelConfig> parse_hf_config(const std::string& json_text, const std::s
   } else if (out.architecture == kCausal) {
     out.tensor_prefix = "model.";
   } else {
-    return make_error(ErrorCode::kUnsupported, "{}: architecture \"{}\" is not supported (convert handles {} and {})", where,
-                      out.architecture, kConditional, kCausal);
+    return make_error(ErrorCode::kUnsupported, "{}: architecture \"{}\" is not supported (convert handles {} and {})",
+                      where, out.architecture, kConditional, kCausal);
   }
   std::vector<std::string> problems;
   try {

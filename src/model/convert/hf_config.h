@@ -13,8 +13,8 @@
 namespace specula::model {
 
 struct HfModelConfig {
-  std::string architecture;                 // e.g. "Gemma4ForConditionalGeneration"
-  std::string tensor_prefix;                // "model.language_model." or "model."
+  std::string architecture;                   // e.g. "Gemma4ForConditionalGeneration"
+  std::string tensor_prefix;                  // "model.language_model." or "model."
   std::vector<std::string> ignored_prefixes;  // towers convert leaves out (vision, audio and their projectors)
   Gemma4Hparams hparams;
 };

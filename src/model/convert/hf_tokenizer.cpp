@@ -3,10 +3,9 @@
 #include <cctype>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
-
-#include <nlohmann/json.hpp>
 
 #include "base/mapped_file.h"
 
@@ -19,7 +18,7 @@ constexpr const char* kKinds[] = {"bos", "eos", "unk", "sep", "pad", "cls", "mas
 
 // Tokens the gemma4 converter marks user-defined so that llama.cpp always renders them (chat parsing).
 const std::set<std::string>& visible_tokens() {
-  static const std::set<std::string> kVisible = {"<|channel>", "<channel|>", "<|tool_call>", "<tool_call|>",
+  static const std::set<std::string> kVisible = {"<|channel>",       "<channel|>",       "<|tool_call>", "<tool_call|>",
                                                  "<|tool_response>", "<tool_response|>", "<|\"|>"};
   return kVisible;
 }
@@ -38,7 +37,8 @@ Result<json> read_json(const std::string& path, bool required) {
 // The content of a special-token entry: "text" or {"content": "text", ...}.
 std::optional<std::string> token_content(const json& entry) {
   if (entry.is_string()) return entry.get<std::string>();
-  if (entry.is_object() && entry.contains("content") && entry["content"].is_string()) return entry["content"].get<std::string>();
+  if (entry.is_object() && entry.contains("content") && entry["content"].is_string())
+    return entry["content"].get<std::string>();
   return std::nullopt;
 }
 
@@ -153,12 +153,48 @@ Status read_chat_template(const std::string& dir, const json& config, GgufVocab&
       if (!e.is_object() || !e.contains("name") || !e.contains("template") || !e["template"].is_string()) continue;
       std::string name = e["name"].is_string() ? e["name"].get<std::string>() : "";
       for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      if (name == "default") v.chat_template = e["template"].get<std::string>();
-      else if (!name.empty()) named[name] = e["template"].get<std::string>();
+      if (name == "default")
+        v.chat_template = e["template"].get<std::string>();
+      else if (!name.empty())
+        named[name] = e["template"].get<std::string>();
     }
     v.named_chat_templates.assign(named.begin(), named.end());
   }
   return ok_status();
+}
+
+// gguf-py SpecialVocab: add_<kind>_token flags and <kind>_token of tokenizer_config.json (looked up among
+// tokenizer.json's added_tokens), then the <kind>_token_id fields of config.json for kinds still unset.
+void read_special_ids(const json& tok, const json& config, const json& model_config, GgufVocab& v) {
+  const json& added = tok.contains("added_tokens") ? tok["added_tokens"] : json::array();
+  auto has_kind = [&](const std::string& k) {
+    for (const auto& [kind, id] : v.special_ids)
+      if (kind == k) return true;
+    return false;
+  };
+  for (const char* kind : kKinds) {
+    if (!config.is_object()) break;
+    const std::string k = kind;
+    if (auto f = config.find("add_" + k + "_token"); f != config.end() && f->is_boolean())
+      v.add_flags.emplace_back(k, f->get<bool>());
+    const auto entry = config.find(k + "_token");
+    if (entry == config.end()) continue;
+    const auto content = token_content(*entry);
+    if (!content) continue;
+    for (const auto& a : added) {
+      if (a.value("content", "") == *content && a["id"].is_number_integer()) {
+        if (!has_kind(k)) v.special_ids.emplace_back(k, a["id"].get<uint32_t>());
+        break;
+      }
+    }
+  }
+  for (const char* kind : kKinds) {
+    const auto f = model_config.is_object() ? model_config.find(std::string(kind) + "_token_id") : model_config.end();
+    if (model_config.is_object() && f != model_config.end() && f->is_number_integer() && f->get<int64_t>() >= 0 &&
+        !has_kind(kind)) {
+      v.special_ids.emplace_back(kind, f->get<uint32_t>());
+    }
+  }
 }
 
 Result<HfTokenizer> build(const std::string& dir, const json& tok, const json& config, const json& map,
@@ -166,10 +202,13 @@ Result<HfTokenizer> build(const std::string& dir, const json& tok, const json& c
   const std::string path = dir + "/tokenizer.json";
   const json& model = tok["model"];
   const bool bpe = model.is_object() && model.value("type", "") == "BPE" && model.value("byte_fallback", false);
-  const bool seq_decoder = tok.contains("decoder") && tok["decoder"].is_object() && tok["decoder"].value("type", "") == "Sequence";
+  const bool seq_decoder =
+      tok.contains("decoder") && tok["decoder"].is_object() && tok["decoder"].value("type", "") == "Sequence";
   if (!bpe || !seq_decoder) {
-    return make_error(ErrorCode::kUnsupported, "{}: not a byte-fallback BPE tokenizer (as Gemma 4's); llama.cpp's "
-                      "gemma4 converter would refuse it too", path);
+    return make_error(ErrorCode::kUnsupported,
+                      "{}: not a byte-fallback BPE tokenizer (as Gemma 4's); llama.cpp's "
+                      "gemma4 converter would refuse it too",
+                      path);
   }
   SPECULA_TRY(Pieces pieces, collect_pieces(tok, path));
   HfTokenizer out;
@@ -195,33 +234,7 @@ Result<HfTokenizer> build(const std::string& dir, const json& tok, const json& c
     v.types.push_back(static_cast<int32_t>(type));
   }
   v.merges = read_merges(model.contains("merges") ? model["merges"] : json(nullptr));
-  // SpecialVocab: <kind>_token of tokenizer_config.json, looked up among added_tokens; then config.json.
-  const json& added = tok.contains("added_tokens") ? tok["added_tokens"] : json::array();
-  auto has_kind = [&](const std::string& k) {
-    for (const auto& [kind, id] : v.special_ids) if (kind == k) return true;
-    return false;
-  };
-  for (const char* kind : kKinds) {
-    if (!config.is_object()) break;
-    const std::string k = kind;
-    if (auto f = config.find("add_" + k + "_token"); f != config.end() && f->is_boolean()) v.add_flags.emplace_back(k, f->get<bool>());
-    const auto entry = config.find(k + "_token");
-    if (entry == config.end()) continue;
-    const auto content = token_content(*entry);
-    if (!content) continue;
-    for (const auto& a : added) {
-      if (a.value("content", "") == *content && a["id"].is_number_integer()) {
-        if (!has_kind(k)) v.special_ids.emplace_back(k, a["id"].get<uint32_t>());
-        break;
-      }
-    }
-  }
-  for (const char* kind : kKinds) {
-    const auto f = model_config.is_object() ? model_config.find(std::string(kind) + "_token_id") : model_config.end();
-    if (model_config.is_object() && f != model_config.end() && f->is_number_integer() && f->get<int64_t>() >= 0 && !has_kind(kind)) {
-      v.special_ids.emplace_back(kind, f->get<uint32_t>());
-    }
-  }
+  read_special_ids(tok, config, model_config, v);
   SPECULA_RETURN_IF_ERROR(read_chat_template(dir, config, v));
   return out;
 }

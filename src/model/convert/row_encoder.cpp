@@ -27,12 +27,15 @@ Status encode_rows(GgufStreamWriter& w, ThreadPool& pool, format::GgmlType type,
     return make_error(ErrorCode::kUnsupported, "cannot encode tensors of type {}", format::ggml_type_name(type));
   }
   const size_t row_bytes = format::ggml_row_bytes(type, static_cast<size_t>(cols));
-  return write_encoded_rows(w, pool, row_bytes, rows, [&](int64_t row, uint8_t* out) {
-    thread_local std::vector<float> values;
-    values.resize(static_cast<size_t>(cols));
-    source(row, values.data());
-    quant::quantize_row(type, values.data(), out, cols);
-  }, chunk_bytes);
+  return write_encoded_rows(
+      w, pool, row_bytes, rows,
+      [&](int64_t row, uint8_t* out) {
+        thread_local std::vector<float> values;
+        values.resize(static_cast<size_t>(cols));
+        source(row, values.data());
+        quant::quantize_row(type, values.data(), out, cols);
+      },
+      chunk_bytes);
 }
 
 }  // namespace specula::model

@@ -1,20 +1,46 @@
 #include "model/convert/tensor_table.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
-
-#include <fmt/format.h>
 
 namespace specula::model {
 namespace {
 
 enum class T {
-  kTokenEmbd, kOutputNorm, kOutput, kPleTokenEmbd, kPleModelProj, kPleProjNorm,
-  kAttnNorm, kAttnQ, kAttnK, kAttnV, kAttnOut, kAttnQNorm, kAttnKNorm, kPostAttnNorm,
-  kFfnNorm, kFfnGate, kFfnUp, kFfnDown, kPostFfwNorm,
-  kPostFfwNorm1, kPostFfwNorm2, kPreFfwNorm2, kRouter, kRouterScale, kExpertScale, kExpGateUp, kExpDown,
-  kPleGate, kPleProj, kPlePostNorm, kLayerScale,
+  kTokenEmbd,
+  kOutputNorm,
+  kOutput,
+  kPleTokenEmbd,
+  kPleModelProj,
+  kPleProjNorm,
+  kAttnNorm,
+  kAttnQ,
+  kAttnK,
+  kAttnV,
+  kAttnOut,
+  kAttnQNorm,
+  kAttnKNorm,
+  kPostAttnNorm,
+  kFfnNorm,
+  kFfnGate,
+  kFfnUp,
+  kFfnDown,
+  kPostFfwNorm,
+  kPostFfwNorm1,
+  kPostFfwNorm2,
+  kPreFfwNorm2,
+  kRouter,
+  kRouterScale,
+  kExpertScale,
+  kExpGateUp,
+  kExpDown,
+  kPleGate,
+  kPleProj,
+  kPlePostNorm,
+  kLayerScale,
 };
 
 struct Entry {

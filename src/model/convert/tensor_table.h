@@ -23,11 +23,11 @@ enum class TensorKind {
 };
 
 struct TensorSpec {
-  std::string name;           // GGUF name, e.g. "blk.3.attn_q.weight"
-  std::string hf_name;        // HF name without the model prefix, e.g. "layers.3.self_attn.q_proj.weight"; "" if generated
+  std::string name;     // GGUF name, e.g. "blk.3.attn_q.weight"
+  std::string hf_name;  // HF name without the model prefix, e.g. "layers.3.self_attn.q_proj.weight"; "" if generated
   std::vector<int64_t> dims;  // ggml ne order (dims[0] contiguous) = the HF shape reversed
   TensorKind kind = TensorKind::kMatrix;
-  int layer = -1;             // block index, -1 for global tensors
+  int layer = -1;  // block index, -1 for global tensors
 
   int64_t n_elements() const;
 };

@@ -34,7 +34,8 @@ Status add_tokenizer_metadata(const GgufVocab& v, format::GgufWriter& w) {
   for (const auto& [kind, id] : v.special_ids) {
     const char* key = special_key(kind);
     if (key == nullptr) return make_error(ErrorCode::kInvalidArgument, "unknown special token kind '{}'", kind);
-    if (id >= n) return make_error(ErrorCode::kInvalidArgument, "{} token id {} is outside the vocabulary of {}", kind, id, n);
+    if (id >= n)
+      return make_error(ErrorCode::kInvalidArgument, "{} token id {} is outside the vocabulary of {}", kind, id, n);
     SPECULA_RETURN_IF_ERROR(w.set_u32(key, id));
   }
   bool wrote_add_bos = false;

@@ -15,19 +15,26 @@
 namespace specula::model {
 
 // llama.cpp token types (tokenizer.ggml.token_type).
-enum class GgufTokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+enum class GgufTokenType : int32_t {
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6
+};
 
 struct GgufVocab {
   std::vector<std::string> tokens;
-  std::vector<float> scores;      // one per token
-  std::vector<int32_t> types;     // one per token (GgufTokenType values)
+  std::vector<float> scores;        // one per token
+  std::vector<int32_t> types;       // one per token (GgufTokenType values)
   std::vector<std::string> merges;  // "left right"
   // Special ids in the order llama.cpp's SpecialVocab finds them; kind is one of bos, eos, unk, sep, pad,
   // cls, mask (written as tokenizer.ggml.<bos|eos|unknown|seperator|padding|cls|mask>_token_id).
   std::vector<std::pair<std::string, uint32_t>> special_ids;
   // add_<kind>_token flags from tokenizer_config.json (bos, eos, sep are written; add_bos is forced true).
   std::vector<std::pair<std::string, bool>> add_flags;
-  std::string chat_template;      // tokenizer.chat_template ("" = none)
+  std::string chat_template;                                              // tokenizer.chat_template ("" = none)
   std::vector<std::pair<std::string, std::string>> named_chat_templates;  // tokenizer.chat_template.<name>
 };
 

@@ -24,9 +24,8 @@ TypePlan plan_tensor_types(quant::FileType file_type, std::span<const NamedShape
   }
   if (!quantized) return plan;
   // llama-quantize processes (and writes) tensors by layer, then name; its per-layer counters depend on it.
-  std::stable_sort(plan.order.begin(), plan.order.end(), [&](size_t a, size_t b) {
-    return quant::llama_tensor_order(tensors[a].name, tensors[b].name);
-  });
+  std::stable_sort(plan.order.begin(), plan.order.end(),
+                   [&](size_t a, size_t b) { return quant::llama_tensor_order(tensors[a].name, tensors[b].name); });
   std::vector<quant::PlanTensor> in;
   in.reserve(tensors.size());
   for (const size_t i : plan.order) in.push_back({tensors[i].name, tensors[i].dims, plan.types[i]});

@@ -78,7 +78,7 @@ Gemma4Hparams tiny_base() {
 
 SynthPreset tiny() {
   Gemma4Hparams h = tiny_base();
-  h.n_layers = 8, h.sliding = pattern(8, 4);  // [S,S,S,F] x 2
+  h.n_layers = 8, h.sliding = pattern(8, 4);                 // [S,S,S,F] x 2
   h.ffn = 512, h.double_wide_mlp = true, h.n_kv_shared = 4;  // layers 4..7 read layers 2 (S) and 3 (F)
   h.ple_dim = 32;
   return {"tiny", "specula-tiny (synthetic)", h, true};

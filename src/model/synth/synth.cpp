@@ -53,9 +53,14 @@ Status add_vocab(const SynthOptions& options, SynthPlan& plan) {
 SynthSampler::SynthSampler(uint64_t seed, const TensorSpec& spec, int ple_dim, int n_rot_pairs_full)
     : kind_(spec.kind), key_(tensor_key(seed, spec.name)), n_rot_pairs_(n_rot_pairs_full) {
   switch (spec.kind) {
-    case TensorKind::kRopeFreqs: break;
-    case TensorKind::kNorm: offset_ = 0.5f, scale_ = 1.0f; break;         // U(0.5, 1.5)
-    case TensorKind::kLayerScalar: offset_ = 0.7f, scale_ = 0.6f; break;  // U(0.7, 1.3)
+    case TensorKind::kRopeFreqs:
+      break;
+    case TensorKind::kNorm:
+      offset_ = 0.5f, scale_ = 1.0f;
+      break;  // U(0.5, 1.5)
+    case TensorKind::kLayerScalar:
+      offset_ = 0.7f, scale_ = 0.6f;
+      break;  // U(0.7, 1.3)
     case TensorKind::kMatrix:
     case TensorKind::kEmbedding: {
       // U(-a, a) has variance a^2 / 3: a = sqrt(3 / fan_in) gives variance 1 / fan_in.
@@ -79,7 +84,8 @@ void SynthSampler::fill(int64_t first, int64_t n, float* out) const {
     }
     return;
   }
-  for (int64_t k = 0; k < n; ++k) out[k] = offset_ + scale_ * (static_cast<float>(odd_sample(key_, first + k)) * 0x1p-25f);
+  for (int64_t k = 0; k < n; ++k)
+    out[k] = offset_ + scale_ * (static_cast<float>(odd_sample(key_, first + k)) * 0x1p-25f);
 }
 
 uint64_t SynthSampler::hash(int64_t index) const {
@@ -130,12 +136,13 @@ Status write_pooled(GgufStreamWriter& w, ThreadPool& pool, const TensorSpec& spe
     }
   });
   const int64_t per_row = spec.dims[0] / bs;
-  return write_encoded_rows(w, pool, static_cast<size_t>(per_row) * bb, n / spec.dims[0], [&](int64_t row, uint8_t* out) {
-    for (int64_t b = 0; b < per_row; ++b) {
-      const uint64_t pick = sampler.hash(row * per_row + b) % static_cast<uint64_t>(n_pool);
-      std::memcpy(out + static_cast<size_t>(b) * bb, blocks.data() + pick * bb, bb);
-    }
-  });
+  return write_encoded_rows(w, pool, static_cast<size_t>(per_row) * bb, n / spec.dims[0],
+                            [&](int64_t row, uint8_t* out) {
+                              for (int64_t b = 0; b < per_row; ++b) {
+                                const uint64_t pick = sampler.hash(row * per_row + b) % static_cast<uint64_t>(n_pool);
+                                std::memcpy(out + static_cast<size_t>(b) * bb, blocks.data() + pick * bb, bb);
+                              }
+                            });
 }
 
 }  // namespace
@@ -143,7 +150,8 @@ Status write_pooled(GgufStreamWriter& w, ThreadPool& pool, const TensorSpec& spe
 Status synth_model(const SynthOptions& options, const std::string& out_path, ThreadPool& pool) {
   SPECULA_TRY(const SynthPlan plan, plan_synth(options));
   std::vector<StreamTensorInfo> infos;
-  for (size_t i = 0; i < plan.tensors.size(); ++i) infos.push_back({plan.tensors[i].name, plan.types[i], plan.tensors[i].dims});
+  for (size_t i = 0; i < plan.tensors.size(); ++i)
+    infos.push_back({plan.tensors[i].name, plan.types[i], plan.tensors[i].dims});
   SPECULA_TRY(auto writer, GgufStreamWriter::create(out_path, plan.metadata, std::move(infos)));
   const Gemma4Hparams& h = plan.preset.hparams;
   const int n_rot = h.n_rot_pairs_full();

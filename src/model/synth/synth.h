@@ -41,9 +41,9 @@ struct SynthOptions {
 struct SynthPlan {
   SynthPreset preset;
   format::GgufWriter metadata;
-  std::vector<TensorSpec> tensors;       // in write order
-  std::vector<format::GgmlType> types;   // per entry of `tensors`
-  uint64_t data_bytes = 0;               // tensor bytes (without alignment padding)
+  std::vector<TensorSpec> tensors;      // in write order
+  std::vector<format::GgmlType> types;  // per entry of `tensors`
+  uint64_t data_bytes = 0;              // tensor bytes (without alignment padding)
   uint64_t n_params = 0;
 };
 
@@ -69,7 +69,7 @@ class SynthSampler {
  private:
   TensorKind kind_;
   uint64_t key_ = 0;
-  bool symmetric_ = false;               // U(-scale, scale) instead of offset + scale * U(0, 1)
+  bool symmetric_ = false;  // U(-scale, scale) instead of offset + scale * U(0, 1)
   float offset_ = 0.0f, scale_ = 1.0f;
   int n_rot_pairs_ = 0;
 };

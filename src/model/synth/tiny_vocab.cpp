@@ -1,12 +1,12 @@
 #include "model/synth/tiny_vocab.h"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "base/check.h"
 
@@ -18,12 +18,12 @@ constexpr const char* kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's space
 // {piece, user_defined}: the Gemma 4 special tokens (gemma4-spec.md §6.1) in the real vocabulary's order.
 // user_defined: the tokens llama.cpp's converter makes visible to the chat parser.
 const std::pair<const char*, bool> kSpecials[] = {
-    {"<pad>", false},         {"<eos>", false},         {"<bos>", false},          {"<unk>", false},
-    {"<mask>", false},        {"<|tool>", false},       {"<tool|>", false},        {"<|tool_call>", true},
-    {"<tool_call|>", true},   {"<|tool_response>", true}, {"<tool_response|>", true}, {"<|\"|>", true},
-    {"<|think|>", false},     {"<|channel>", true},     {"<channel|>", true},      {"<|turn>", false},
-    {"<turn|>", false},       {"<|image>", false},      {"<|audio>", false},       {"<|image|>", false},
-    {"<|audio|>", false},     {"<image|>", false},      {"<audio|>", false},       {"<|video|>", false},
+    {"<pad>", false},       {"<eos>", false},           {"<bos>", false},           {"<unk>", false},
+    {"<mask>", false},      {"<|tool>", false},         {"<tool|>", false},         {"<|tool_call>", true},
+    {"<tool_call|>", true}, {"<|tool_response>", true}, {"<tool_response|>", true}, {"<|\"|>", true},
+    {"<|think|>", false},   {"<|channel>", true},       {"<channel|>", true},       {"<|turn>", false},
+    {"<turn|>", false},     {"<|image>", false},        {"<|audio>", false},        {"<|image|>", false},
+    {"<|audio|>", false},   {"<image|>", false},        {"<audio|>", false},        {"<|video|>", false},
 };
 
 // Text the merges are learned from (written for this purpose).
@@ -153,8 +153,10 @@ void learn_merges(GgufVocab& v, std::set<std::string>& pieces, size_t target) {
     for (const auto& [w, n] : words) {
       std::vector<std::string> out;
       for (size_t i = 0; i < w.size(); ++i) {
-        if (i + 1 < w.size() && w[i] == a && w[i + 1] == b) out.push_back(a + b), ++i;
-        else out.push_back(w[i]);
+        if (i + 1 < w.size() && w[i] == a && w[i + 1] == b)
+          out.push_back(a + b), ++i;
+        else
+          out.push_back(w[i]);
       }
       next[out] += n;
     }
@@ -171,7 +173,8 @@ GgufVocab build() {
     v.scores.push_back(-1000.0f);
     v.types.push_back(static_cast<int32_t>(type));
   };
-  for (const auto& [piece, visible] : kSpecials) add(piece, visible ? GgufTokenType::kUserDefined : GgufTokenType::kControl);
+  for (const auto& [piece, visible] : kSpecials)
+    add(piece, visible ? GgufTokenType::kUserDefined : GgufTokenType::kControl);
   for (int b = 0; b < 256; ++b) add(fmt::format("<0x{:02X}>", b), GgufTokenType::kByte);
   add(kSpace, GgufTokenType::kNormal);
   for (char c = 0x21; c < 0x7f; ++c) add(std::string(1, c), GgufTokenType::kNormal);

@@ -33,7 +33,8 @@ bool same_value(const GgufValue& a, const GgufValue& b) {
   }
   if (a.is_string()) return *a.as_string() == *b.as_string();
   if (a.type == format::GgufType::kBool) return a.as_bool() == b.as_bool();
-  if (a.type == format::GgufType::kFloat32 || a.type == format::GgufType::kFloat64) return a.as_double() == b.as_double();
+  if (a.type == format::GgufType::kFloat32 || a.type == format::GgufType::kFloat64)
+    return a.as_double() == b.as_double();
   if (a.type == format::GgufType::kInt8 || a.type == format::GgufType::kInt16 || a.type == format::GgufType::kInt32 ||
       a.type == format::GgufType::kInt64) {
     return a.as_int() == b.as_int();

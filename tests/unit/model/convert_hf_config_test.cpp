@@ -1,11 +1,10 @@
 // config.json parsing and validation. Expected values come from the fixtures' README (hand-copied numbers).
-#include "model/convert/hf_config.h"
-
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "base/mapped_file.h"
+#include "model/convert/hf_config.h"
 #include "test_paths.h"
 
 namespace specula::model {
@@ -41,7 +40,7 @@ TEST(HfConfig, TextEFixture) {
   EXPECT_FLOAT_EQ(h.final_softcap, 30.0f);
   EXPECT_EQ(h.n_rot_pairs_full(), 4);  // "only 4 of the 16 pairs rotate"
   EXPECT_EQ(h.layer_ffn(3), 64);
-  EXPECT_EQ(h.layer_ffn(4), 128);      // double-wide in the KV-shared layers
+  EXPECT_EQ(h.layer_ffn(4), 128);  // double-wide in the KV-shared layers
   EXPECT_FALSE(h.moe);
   EXPECT_TRUE(h.tied_embeddings);
   EXPECT_EQ(h.bidirectional, BidirectionalMode::kNone);
@@ -57,9 +56,9 @@ TEST(HfConfig, TextMoeFixture) {
   EXPECT_EQ(h.expert_ffn, 16);
   EXPECT_TRUE(h.k_eq_v);
   EXPECT_EQ(h.layer_kv_heads(0), 2);
-  EXPECT_EQ(h.layer_kv_heads(1), 1);   // num_global_key_value_heads
+  EXPECT_EQ(h.layer_kv_heads(1), 1);  // num_global_key_value_heads
   EXPECT_TRUE(h.layer_has_v(0));
-  EXPECT_FALSE(h.layer_has_v(1));      // attention_k_eq_v: no v_proj on full layers
+  EXPECT_FALSE(h.layer_has_v(1));  // attention_k_eq_v: no v_proj on full layers
   EXPECT_TRUE(h.kv_heads_per_layer());
 }
 
@@ -88,15 +87,15 @@ TEST(HfConfig, ListsEveryMissingField) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code(), ErrorCode::kInvalidArgument);
   const std::string& m = c.error().message();
-  for (const char* k : {"text_config.hidden_size", "text_config.head_dim", "text_config.layer_types",
-                        "text_config.global_head_dim"}) {
+  for (const char* k :
+       {"text_config.hidden_size", "text_config.head_dim", "text_config.layer_types", "text_config.global_head_dim"}) {
     EXPECT_NE(m.find(k), std::string::npos) << k << " not in: " << m;
   }
 }
 
 TEST(HfConfig, InconsistentSizes) {
   json j = fixture_config("text_e");
-  j["text_config"]["layer_types"].erase(0);   // 7 types for 8 layers
+  j["text_config"]["layer_types"].erase(0);     // 7 types for 8 layers
   j["text_config"]["num_attention_heads"] = 4;  // fine with 1 KV head
   j["text_config"]["num_key_value_heads"] = 3;  // does not divide 4
   j["text_config"]["num_kv_shared_layers"] = 8;

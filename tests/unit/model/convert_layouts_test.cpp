@@ -4,7 +4,6 @@
 
 #include <cstring>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "base/half.h"
@@ -41,7 +40,8 @@ void write_safetensors(const std::string& path, const std::vector<Tensor>& tenso
   const uint64_t n = h.size();
   f.write(reinterpret_cast<const char*>(&n), 8);
   f.write(h.data(), static_cast<std::streamsize>(h.size()));
-  for (const auto& t : tensors) f.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+  for (const auto& t : tensors)
+    f.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
 }
 
 std::string fixture_dir() { return test::shared_dir() + "/fixtures/llamacpp/text_e/hf"; }
@@ -69,7 +69,8 @@ std::string make_folder(const json& config) {
 
 json fixture_config() { return json::parse(read_file(fixture_dir() + "/config.json").value()); }
 
-Result<ConvertSummary> convert(const std::string& dir, const std::string& out, quant::FileType type = quant::FileType::kAllF32) {
+Result<ConvertSummary> convert(const std::string& dir, const std::string& out,
+                               quant::FileType type = quant::FileType::kAllF32) {
   ConvertOptions o;
   o.hf_dir = dir;
   o.out_path = out;
@@ -167,7 +168,7 @@ TEST(ConvertLayouts, TensorProblemsAreListedTogether) {
   std::vector<Tensor> kept;
   for (auto& t : tensors) {
     if (t.name == "model.language_model.layers.2.mlp.up_proj.weight") continue;  // missing
-    if (t.name == "model.language_model.layers.0.self_attn.q_norm.weight") {      // wrong shape
+    if (t.name == "model.language_model.layers.0.self_attn.q_norm.weight") {     // wrong shape
       t.shape = {8, 2};
     }
     kept.push_back(t);
@@ -177,10 +178,13 @@ TEST(ConvertLayouts, TensorProblemsAreListedTogether) {
   auto s = convert(dir, dir + "/out.gguf");
   ASSERT_FALSE(s.ok());
   const std::string& m = s.error().message();
-  EXPECT_NE(m.find("missing tensor 'model.language_model.layers.2.mlp.up_proj.weight' [64, 48]"), std::string::npos) << m;
+  EXPECT_NE(m.find("missing tensor 'model.language_model.layers.2.mlp.up_proj.weight' [64, 48]"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("'model.language_model.layers.0.self_attn.q_norm.weight' has shape [8, 2], the config implies [16]"),
-            std::string::npos) << m;
-  EXPECT_NE(m.find("unexpected tensor 'model.language_model.layers.5.self_attn.k_proj.weight'"), std::string::npos) << m;
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("unexpected tensor 'model.language_model.layers.5.self_attn.k_proj.weight'"), std::string::npos)
+      << m;
   EXPECT_FALSE(fs::exists(dir + "/out.gguf"));
 }
 

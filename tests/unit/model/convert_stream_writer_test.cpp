@@ -1,11 +1,10 @@
 // GgufStreamWriter must produce exactly the bytes GgufWriter (the reference encoder) produces.
-#include "model/convert/gguf_stream_writer.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "base/mapped_file.h"
+#include "model/convert/gguf_stream_writer.h"
 #include "test_paths.h"
 
 namespace specula::model {

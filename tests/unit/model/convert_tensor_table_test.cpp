@@ -1,11 +1,10 @@
 // The HF -> GGUF name table against gemma4-spec.md §5.2 (names typed in by hand from the spec), and the
 // tensor inventory against the tensor counts of llama.cpp's files (fixtures' meta.json / GGUF headers).
-#include "model/convert/tensor_table.h"
-
 #include <gtest/gtest.h>
 
-#include "model/convert/hf_config.h"
 #include "base/mapped_file.h"
+#include "model/convert/hf_config.h"
+#include "model/convert/tensor_table.h"
 #include "test_paths.h"
 
 namespace specula::model {
@@ -73,7 +72,7 @@ size_t specs_for(const std::string& fixture) {
 }
 
 TEST(TensorTable, InventoryCountsMatchLlamaCpp) {
-  EXPECT_EQ(specs_for("text_e"), 130u);    // GGUF.tensor_count of llamacpp-f32.gguf
+  EXPECT_EQ(specs_for("text_e"), 130u);  // GGUF.tensor_count of llamacpp-f32.gguf
   EXPECT_EQ(specs_for("text_moe"), 89u);
 }
 
@@ -86,7 +85,7 @@ TEST(TensorTable, KvSharedAndKeqvLayersLackTensors) {
   EXPECT_TRUE(names.count("blk.0.attn_v.weight"));
   EXPECT_FALSE(names.count("blk.1.attn_v.weight"));  // full layer with attention_k_eq_v
   EXPECT_TRUE(names.count("blk.1.attn_k.weight"));
-  EXPECT_FALSE(names.count("output.weight"));        // tied
+  EXPECT_FALSE(names.count("output.weight"));  // tied
 }
 
 }  // namespace

@@ -145,9 +145,12 @@ TEST(SynthTiny, Tokenizer) {
     }
     return -1;
   };
-  auto type_of = [&](const std::string& piece) { return types->items[static_cast<size_t>(id_of(piece))].as_int().value(); };
+  auto type_of = [&](const std::string& piece) {
+    return types->items[static_cast<size_t>(id_of(piece))].as_int().value();
+  };
   // Gemma 4 chat-format tokens: control, except the ones llama.cpp keeps visible (user-defined).
-  for (const char* p : {"<bos>", "<eos>", "<pad>", "<unk>", "<|turn>", "<turn|>", "<|think|>", "<|image>", "<|image|>", "<image|>"}) {
+  for (const char* p :
+       {"<bos>", "<eos>", "<pad>", "<unk>", "<|turn>", "<turn|>", "<|think|>", "<|image>", "<|image|>", "<image|>"}) {
     ASSERT_GE(id_of(p), 0) << p;
     EXPECT_EQ(type_of(p), 3) << p;
   }

@@ -25,7 +25,8 @@ bool same_value(const format::GgufValue& a, const format::GgufValue& b) {
   }
   if (a.is_string()) return *a.as_string() == *b.as_string();
   if (a.type == format::GgufType::kBool) return a.as_bool() == b.as_bool();
-  if (a.type == format::GgufType::kFloat32 || a.type == format::GgufType::kFloat64) return a.as_double() == b.as_double();
+  if (a.type == format::GgufType::kFloat32 || a.type == format::GgufType::kFloat64)
+    return a.as_double() == b.as_double();
   return a.as_int() == b.as_int() && a.as_uint() == b.as_uint();
 }
 
@@ -34,8 +35,10 @@ class SynthVocab : public testing::Test {
   static void SetUpTestSuite() {
     path_ = new std::string(test::temp_dir() + "/ggml-vocab-gemma-4.gguf");
     const std::string xz = test::shared_dir() + "/assets/llamacpp-vocab/ggml-vocab-gemma-4.gguf.xz";
-    const std::string cmd = test::python() + " -c \"import lzma,sys; open(sys.argv[2],'wb').write(lzma.decompress("
-                            "open(sys.argv[1],'rb').read()))\" '" + xz + "' '" + *path_ + "'";
+    const std::string cmd = test::python() +
+                            " -c \"import lzma,sys; open(sys.argv[2],'wb').write(lzma.decompress("
+                            "open(sys.argv[1],'rb').read()))\" '" +
+                            xz + "' '" + *path_ + "'";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
   }
   static void TearDownTestSuite() { delete path_; }
