@@ -22,6 +22,8 @@ namespace specula::kernels::cpu {
 namespace {
 #define SPECULA_VEC_BITS 512
 #define SPECULA_VNNI 1
+
+
 #include "kernels/cpu/simd_vec_impl.h"
 #include "kernels/cpu/quant_dot_impl.h"
 #undef SPECULA_VEC_BITS

@@ -158,6 +158,7 @@ inline void dot32(const uint8_t* row, const ActBlock32* const* x, int64_t nb, fl
   }
   for (int64_t i = 0; i < nb; ++i) {
     float d, m;
+    prefetch_stream<F::kBytes>(row + static_cast<size_t>(i) * F::kBytes);
     const __m256i q = F::decode(row + static_cast<size_t>(i) * F::kBytes, d, m);
     for (int t = 0; t < NT; ++t) {
       const ActBlock32& xb = x[t][i];
@@ -207,6 +208,7 @@ inline void dot_q45k(const uint8_t* row, const ActBlock256* const* x, int64_t nb
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* b = row + static_cast<size_t>(i) * kBytes;
+    prefetch_stream<kBytes>(b);
     const float d = load_f16(b), dmin = load_f16(b + 2);
     uint64_t sc8, mn8;
     unpack_k4_scales(b + 4, sc8, mn8);
@@ -246,6 +248,60 @@ inline void dot_q45k(const uint8_t* row, const ActBlock256* const* x, int64_t nb
   for (int t = 0; t < NT; ++t) out[t] = hsum_f32x8(acc[t]);
 }
 
+#if SPECULA_VEC_BITS == 512
+// AVX-512BW variant of dot_q45k: one 512-bit vector per 64-value chunk (sub-block 2j in the low half,
+// 2j+1 in the high half) against one 512-bit load of the activations. The chunk's 32 bytes are broadcast to
+// both halves and shifted by 0 / 4 bits per half, so no cross-lane shuffles are needed. The integer sums
+// are exactly those of the 256-bit code; they are folded to 8 lanes before the same float steps.
+template <bool kHigh, int NT>
+inline void dot_q45k_512(const uint8_t* row, const ActBlock256* const* x, int64_t nb, float* out) {
+  constexpr size_t kBytes = kHigh ? 176 : 144;
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i one = _mm512_set1_epi8(1);
+  const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* b = row + static_cast<size_t>(i) * kBytes;
+    prefetch_stream<kBytes>(b);
+    const float d = load_f16(b), dmin = load_f16(b + 2);
+    uint64_t sc8, mn8;
+    unpack_k4_scales(b + 4, sc8, mn8);
+    const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
+    const __m128i mn = _mm_cvtsi64_si128(static_cast<long long>(mn8));
+    const __m256i mn_pairs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn, mn));
+    const uint8_t* qs = b + (kHigh ? 48 : 16);
+    const __m512i hb = kHigh ? _mm512_broadcast_i64x4(loadu256(b + 16)) : _mm512_setzero_si512();
+    __m512i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      const __m512i q = _mm512_broadcast_i64x4(loadu256(qs + 32 * j));
+      __m512i w = _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), low4);
+      if constexpr (kHigh) {
+        const __m512i hshift =
+            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(2 * j))),
+                               _mm256_set1_epi16(static_cast<short>(2 * j + 1)), 1);
+        w = _mm512_or_si512(w, _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hb, hshift), one), 4));
+      }
+      const __m512i smask = _mm512_inserti64x4(_mm512_castsi256_si512(bcast16_mask(2 * j)), bcast16_mask(2 * j + 1), 1);
+      const __m512i s16 = _mm512_shuffle_epi8(sc16, smask);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i xq = _mm512_loadu_si512(x[t][i].qs + 64 * j);
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_madd_epi16(_mm512_maddubs_epi16(w, xq), s16));
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      const ActBlock256& xb = x[t][i];
+      const __m256i is8 = _mm256_add_epi32(_mm512_castsi512_si256(isum[t]), _mm512_extracti64x4_epi64(isum[t], 1));
+      const __m256i msum = _mm256_madd_epi16(loadu256(xb.bsums), mn_pairs);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(is8), acc[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * xb.d), _mm256_cvtepi32_ps(msum), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum_f32x8(acc[t]);
+}
+#endif
+
 // q6_K: two chunks of 128; in chunk n, vector k (k < 4) holds values 32k.. of the chunk, built from
 // ql[64n + 32(k&1)] (low nibble for k < 2, high for k >= 2) and bits 2k of qh[32n ..]; 16 values per scale.
 // value = d * sc[g] * (q - 32); the -32 is applied exactly through the activation's 16-value sums.
@@ -256,6 +312,7 @@ inline void dot_q6k(const uint8_t* row, const ActBlock256* const* x, int64_t nb,
   const __m256i low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* b = row + static_cast<size_t>(i) * 210;
+    prefetch_stream<210>(b);
     const float d = load_f16(b + 208);
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
     const __m256i sc_all = _mm256_cvtepi8_epi16(sc8);  // 16 scales as int16
@@ -300,6 +357,7 @@ inline void dot_q8k(const uint8_t* row, const ActBlock256* const* x, int64_t nb,
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* b = row + static_cast<size_t>(i) * 292;
+    prefetch_stream<292>(b);
     float d;
     std::memcpy(&d, b, sizeof(d));
     __m256i isum[NT];
@@ -328,7 +386,13 @@ struct KQ45 {
   static constexpr int64_t kBlock = 256;
   using Act = ActBlock256;
   template <int NT>
-  static void dot(const uint8_t* row, const Act* const* x, int64_t nb, float* out) { dot_q45k<kHigh, NT>(row, x, nb, out); }
+  static void dot(const uint8_t* row, const Act* const* x, int64_t nb, float* out) {
+#if SPECULA_VEC_BITS == 512
+    dot_q45k_512<kHigh, NT>(row, x, nb, out);
+#else
+    dot_q45k<kHigh, NT>(row, x, nb, out);
+#endif
+  }
 };
 struct KQ6 {
   static constexpr int64_t kBlock = 256;

@@ -95,6 +95,18 @@ struct VecF {
 using V = VecF::T;
 constexpr int kW = VecF::kW;
 
+// Software prefetch of a weight stream kPrefetchDistance bytes ahead of the bytes being consumed, one cache
+// line per 64 bytes consumed, so the lines in flight stay steady. Without it the dot kernels overlap compute
+// with memory poorly: measured on a 1 GiB q4_K matvec, 60% -> 80% of the read bandwidth per CPU second
+// (per-row bursts of prefetches did worse: they exhaust the line-fill buffers). Prefetching past the end of
+// a matrix is harmless (prefetches never fault).
+constexpr size_t kPrefetchDistance = 2048;
+template <size_t kBytes>
+inline void prefetch_stream(const void* p) {
+  const char* c = static_cast<const char*>(p) + kPrefetchDistance;
+  for (size_t off = 0; off < kBytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T1);
+}
+
 // e^x to ~2 ulp for x in [-87.3, 88.3]; 0 below that range (so exp(-inf) == 0), finite ~2.4e38 above.
 // Range reduction x = n ln2 + r with |r| <= ln2/2, then a degree-7 Taylor polynomial (truncation < 1e-8).
 inline V vexp(V x) {
@@ -274,6 +286,7 @@ inline void dot_float(const typename L::Elem* w, const float* const* x, int64_t 
   for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = VecF::zero();
   int64_t i = 0;
   for (; i + 4 * kW <= n; i += 4 * kW) {
+    prefetch_stream<4 * kW * sizeof(typename L::Elem)>(w + i);
     const V w0 = L::load(w + i), w1 = L::load(w + i + kW), w2 = L::load(w + i + 2 * kW), w3 = L::load(w + i + 3 * kW);
     for (int t = 0; t < NT; ++t) {
       acc[t][0] = VecF::fmadd(w0, VecF::load(x[t] + i), acc[t][0]);
