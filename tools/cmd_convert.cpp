@@ -18,7 +18,7 @@ config::FlagParser convert_parser() {
   p.add({{"-o", "--outfile"}, config::FlagKind::kValue, "output GGUF file (required)", "", "FILE"});
   p.add({{"--type"},
          config::FlagKind::kValue,
-         std::string("tensor type mix: ") + model::kOutputTypeNames +
+         std::string("tensor type mix: ") + quant::file_type_names() +
              " (float types as llama.cpp's converter; quantized mixes as llama-quantize applied to its f16 output)",
          "f16",
          "TYPE"});

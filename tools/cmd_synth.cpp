@@ -24,7 +24,7 @@ config::FlagParser synth_parser() {
          "NAME"});
   p.add({{"--type"},
          config::FlagKind::kValue,
-         std::string("tensor type mix: ") + model::kOutputTypeNames,
+         std::string("tensor type mix: ") + quant::file_type_names(),
          "f16",
          "TYPE"});
   p.add({{"-o", "--outfile"}, config::FlagKind::kValue, "output GGUF file (required)", "", "FILE"});

@@ -27,8 +27,5 @@ struct TypePlan {
 // tensors: in the converter's order. n_layers / n_experts: block_count / expert_count (0 = dense).
 TypePlan plan_tensor_types(quant::FileType file_type, std::span<const NamedShape> tensors, int n_layers, int n_experts);
 
-// The file types convert and synth accept, for help and error messages.
-inline constexpr const char* kOutputTypeNames =
-    "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k";
 
 }  // namespace specula::model
