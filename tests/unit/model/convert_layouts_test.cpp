@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "base/half.h"
@@ -205,6 +206,83 @@ TEST(ConvertLayouts, WithoutTokenizerNoTokenizerKeys) {
   auto f = format::GgufFile::open(dir + "/out.gguf");
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->find("tokenizer.ggml.model"), nullptr);
+}
+
+}  // namespace
+}  // namespace specula::model
+
+namespace specula::model {
+namespace {
+
+// The fixture folder with edited tokenizer files.
+std::string tokenizer_folder(const std::function<void(json& tok, json& config)>& edit) {
+  const std::string dir = test::temp_dir();
+  for (const char* f : {"config.json", "model.safetensors", "special_tokens_map.json"}) {
+    fs::copy_file(fixture_dir() + "/" + f, dir + "/" + f);
+  }
+  json tok = json::parse(read_file(fixture_dir() + "/tokenizer.json").value());
+  json config = json::parse(read_file(fixture_dir() + "/tokenizer_config.json").value());
+  edit(tok, config);
+  std::ofstream(dir + "/tokenizer.json") << tok.dump();
+  std::ofstream(dir + "/tokenizer_config.json") << config.dump();
+  return dir;
+}
+
+TEST(ConvertTokenizer, ChatTemplateSources) {
+  const std::string dir = tokenizer_folder([](json&, json&) {});
+  std::ofstream(dir + "/chat_template.jinja") << "{{ bos_token }}jinja file";
+  ASSERT_TRUE(convert(dir, dir + "/a.gguf").ok());
+  auto a = format::GgufFile::open(dir + "/a.gguf");
+  EXPECT_EQ(a->get_string("tokenizer.chat_template").value(), "{{ bos_token }}jinja file");
+  // tokenizer_config.json's chat_template wins over the .jinja file (as in gguf-py's SpecialVocab).
+  const std::string dir2 = tokenizer_folder([](json&, json& config) { config["chat_template"] = "from config"; });
+  std::ofstream(dir2 + "/chat_template.jinja") << "jinja file";
+  ASSERT_TRUE(convert(dir2, dir2 + "/b.gguf").ok());
+  EXPECT_EQ(format::GgufFile::open(dir2 + "/b.gguf")->get_string("tokenizer.chat_template").value(), "from config");
+}
+
+// gemma4 token types: control for the tokenizer's special tokens, user-defined for the chat-parser tokens
+// llama.cpp keeps visible, byte for <0xNN>, normal otherwise.
+TEST(ConvertTokenizer, TokenTypes) {
+  const std::string dir = tokenizer_folder([](json& tok, json& config) {
+    json& vocab = tok["model"]["vocab"];
+    for (const auto& [from, to] : {std::pair{"ery", "<|channel>"}, std::pair{"er,", "<|turn>"}}) {
+      const int id = vocab[from].get<int>();
+      vocab.erase(from);
+      vocab[to] = id;
+      tok["added_tokens"].push_back({{"id", id},
+                                     {"content", to},
+                                     {"special", true},
+                                     {"normalized", false},
+                                     {"lstrip", false},
+                                     {"rstrip", false},
+                                     {"single_word", false}});
+    }
+    config["extra_special_tokens"] = {"<|channel>", "<|turn>"};
+  });
+  ASSERT_TRUE(convert(dir, dir + "/out.gguf").ok());
+  auto f = format::GgufFile::open(dir + "/out.gguf");
+  ASSERT_TRUE(f.ok());
+  const auto* tokens = f->get_array("tokenizer.ggml.tokens").value();
+  const auto* types = f->get_array("tokenizer.ggml.token_type").value();
+  auto type_of = [&](const std::string& piece) -> int64_t {
+    for (size_t i = 0; i < tokens->items.size(); ++i) {
+      if (*tokens->items[i].as_string() == piece) return types->items[i].as_int().value();
+    }
+    return -1;
+  };
+  EXPECT_EQ(type_of("<|channel>"), 4);
+  EXPECT_EQ(type_of("<|turn>"), 3);
+  EXPECT_EQ(type_of("<bos>"), 3);
+  EXPECT_EQ(type_of("<0x41>"), 6);
+  EXPECT_EQ(type_of("he"), 1);
+}
+
+TEST(ConvertTokenizer, NotBpeIsRefused) {
+  const std::string dir = tokenizer_folder([](json& tok, json&) { tok["model"]["type"] = "Unigram"; });
+  auto s = convert(dir, dir + "/out.gguf");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), ErrorCode::kUnsupported);
 }
 
 }  // namespace
