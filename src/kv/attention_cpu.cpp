@@ -17,7 +17,7 @@ struct Task {
 };
 
 struct Scratch {
-  AlignedVector<float> qrot, kbuf, vbuf, scores;
+  AlignedVector<float> kbuf, vbuf, scores;
 };
 
 // Per-task result for the group of query heads sharing one kv head: acc [group, d], then max [group],
@@ -44,19 +44,14 @@ class Kernel {
   void run(const Task& t, Scratch& s, Partial p) const {
     const size_t d = static_cast<size_t>(d_);
     const size_t g = static_cast<size_t>(group_);
-    s.qrot.resize(g * d);
     s.kbuf.resize(d);
     s.vbuf.resize(d);
     s.scores.resize(g * kChunk);
-    for (size_t hh = 0; hh < g; ++hh) {
-      const size_t h = static_cast<size_t>(t.kv_head) * g + hh;
-      const float* qh = q_ + (t.row * static_cast<size_t>(n_heads_) + h) * d;
-      std::copy(qh, qh + d, s.qrot.begin() + static_cast<ptrdiff_t>(hh * d));
-      slot_.k_codec->to_storage(s.qrot.data() + hh * d);
-    }
+    // q_ is already in K's storage domain; the group's heads are contiguous.
+    const float* qg = q_ + (t.row * static_cast<size_t>(n_heads_) + static_cast<size_t>(t.kv_head) * g) * d;
     const int n = visit(t, [&](const uint8_t* k, const uint8_t*, int e) {
       const float* kv = key(k, t.kv_head, s.kbuf.data());
-      for (size_t hh = 0; hh < g; ++hh) s.scores[hh * kChunk + static_cast<size_t>(e)] = simd_.dot(s.qrot.data() + hh * d, kv, d_) * scale_;
+      for (size_t hh = 0; hh < g; ++hh) s.scores[hh * kChunk + static_cast<size_t>(e)] = simd_.dot(qg + hh * d, kv, d_) * scale_;
     });
     for (size_t hh = 0; hh < g; ++hh) {
       float* sc = s.scores.data() + hh * kChunk;
@@ -146,6 +141,17 @@ void packed_attention_with(const KvSimd& simd, ThreadPool& pool, const PackedSlo
                            const PackedRows& rows, const float* q, float scale, float* out) {
   SPECULA_CHECK(slot.n_kv_heads > 0 && n_heads % slot.n_kv_heads == 0);
   SPECULA_CHECK(slot.k_codec->head_dim() == slot.v_codec->head_dim());
+  // Rotate the queries into K's storage domain once (turbo K); other codecs read q as given.
+  AlignedVector<float> q_rot;
+  const size_t d = static_cast<size_t>(slot.k_codec->head_dim());
+  if (slot.k_codec->rotated()) {
+    const size_t n_vec = rows.n_rows() * static_cast<size_t>(n_heads);
+    q_rot.assign(q, q + n_vec * d);
+    pool.parallel_for(n_vec, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) slot.k_codec->to_storage(q_rot.data() + i * d);
+    });
+    q = q_rot.data();
+  }
   const Kernel kernel(simd, slot, n_heads, rows, q, scale);
   std::vector<Task> tasks;
   std::vector<size_t> first_task;  // per (row, kv head)
