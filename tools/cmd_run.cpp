@@ -5,6 +5,8 @@
 #include "model/text/text_model.h"
 #include "run_options.h"
 #include "runtime/generate.h"
+#include "runtime/speculative.h"
+#include "runtime/speculative_setup.h"
 #include "runtime/stop_matcher.h"
 #include "subcommand.h"
 #include "tokenizer/chat_template.h"
@@ -42,6 +44,41 @@ void print_text(const std::string& text) {
   std::fflush(stdout);
 }
 
+// Generation with drafting (MTP assistant or n-gram): the same tokens as runtime::generate in greedy mode, and
+// the same distribution when sampling. Prints the acceptance summary (and every round with --spec-stats).
+Result<runtime::GenerateStats> generate_speculative(const RunSettings& s, ThreadPool& pool, model::TextModel& m,
+                                                    kv::KvCache& cache, const std::vector<int32_t>& prompt,
+                                                    runtime::Sampler& sampler, const runtime::GenerateOptions& options,
+                                                    const runtime::TokenCallback& on_token) {
+  SPECULA_TRY(auto speculator, runtime::Speculator::create(s.spec, m));
+  std::fprintf(stderr, "speculation: %s%s\n", config::describe(s.spec).c_str(),
+               speculator->drafter() && speculator->drafter()->centroid_head() ? ", centroid head" : "");
+  runtime::SpecOptions o;
+  o.n_draft = speculator->n_draft();
+  o.ubatch = options.ubatch;
+  o.max_tokens = options.max_tokens;
+  o.ignore_eos = options.ignore_eos;
+  o.stop_ids = options.stop_ids;
+  o.record_rounds = s.spec_stats;
+  const runtime::SpecSequence seq{prompt, &sampler};
+  SPECULA_TRY(auto r, runtime::speculative_generate(pool, m, cache, std::span(&seq, 1), speculator->source(), o,
+                                                    [&](size_t, int32_t t) { return on_token(t); }));
+  if (s.spec_stats) {
+    for (size_t i = 0; i < r.stats.rounds.size(); ++i) {
+      std::fprintf(stderr, "round %zu: drafted %d, accepted %d\n", i + 1, r.stats.rounds[i].drafted,
+                   r.stats.rounds[i].accepted);
+    }
+  }
+  std::fprintf(stderr, "%s", r.stats.summary().c_str());
+  runtime::GenerateStats stats;
+  stats.n_prompt = r.n_prompt;
+  stats.n_generated = static_cast<int>(r.sequences[0].tokens.size());
+  stats.prompt_s = r.prompt_s;
+  stats.generate_s = r.generate_s;
+  stats.context_full = r.sequences[0].context_full;
+  return stats;
+}
+
 // Streams the generated text (when the model has a tokenizer); returns the ids generated.
 Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
                                     const std::optional<tokenizer::Tokenizer>& tok, const std::vector<int32_t>& prompt,
@@ -52,7 +89,7 @@ Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
   kv_options.type_k = s.cache_types.k;
   kv_options.type_v = s.cache_types.v;
   kv_options.n_ctx = s.n_ctx;
-  kv_options.max_batch = s.ubatch;
+  kv_options.max_batch = std::max(s.ubatch, 1 + config::draft_tokens(s.spec));  // a verify pass: 1 + drafts rows
   SPECULA_TRY(auto cache, m.make_kv_cache(kv_options));
   ThreadPool pool(s.threads);
   std::optional<tokenizer::StreamDetokenizer> detok;
@@ -75,7 +112,11 @@ Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
     print_text(out.text);
     return !matcher.stopped();
   };
-  SPECULA_TRY(stats, runtime::generate(pool, m, *cache, prompt, sampler, options, on_token));
+  if (std::holds_alternative<config::SpecOff>(s.spec)) {
+    SPECULA_TRY(stats, runtime::generate(pool, m, *cache, prompt, sampler, options, on_token));
+  } else {
+    SPECULA_TRY(stats, generate_speculative(s, pool, m, *cache, prompt, sampler, options, on_token));
+  }
   SPECULA_RETURN_IF_ERROR(piece_error);
   if (detok && !matcher.stopped()) print_text(matcher.feed(detok->finish()).text + matcher.finish());
   return generated;

@@ -40,6 +40,8 @@ config::FlagParser run_flags() {
   p.add({{"-t", "--threads"}, FlagKind::kValue, "CPU threads", "all cores"});
   p.add({{"--print-ids"}, FlagKind::kSwitch, "print the generated token ids on one line after the text", ""});
   p.add({{"--no-display-prompt"}, FlagKind::kSwitch, "do not echo the prompt before the generated text", ""});
+  config::add_spec_flags(p);
+  p.add({{"--spec-stats"}, FlagKind::kSwitch, "print the drafted and accepted tokens of every speculation round", ""});
   return p;
 }
 
@@ -117,6 +119,11 @@ Result<RunSettings> run_settings(const config::FlagValues& f) {
   SPECULA_TRY(r.threads, thread_count(f));
   r.print_ids = f.has("--print-ids");
   r.echo_prompt = !f.has("--no-display-prompt");
+  SPECULA_TRY(r.spec, config::spec_config_from_flags(f));
+  r.spec_stats = f.has("--spec-stats");
+  if (r.spec_stats && std::holds_alternative<config::SpecOff>(r.spec)) {
+    return make_error(ErrorCode::kInvalidArgument, "--spec-stats needs speculation (--mtp-head or --spec-type ngram)");
+  }
   return r;
 }
 

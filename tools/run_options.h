@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "config/flags.h"
+#include "config/speculative.h"
 #include "kv/cache_types.h"
 #include "runtime/sampler_config.h"
 #include "runtime/stop_config.h"
@@ -31,6 +32,8 @@ struct RunSettings {
   int threads = 1;
   bool print_ids = false;
   bool echo_prompt = true;
+  config::SpecConfig spec;   // --spec-type / --mtp-head / --draft-block-size
+  bool spec_stats = false;   // print drafted/accepted per round
 };
 
 // Validates the parsed flags (ranges, contradictions such as --tokens with -p or --chat).

@@ -117,6 +117,12 @@ Result<SpecConfig> spec_config_from_flags(const FlagValues& v) {
   return make_spec_config(f);
 }
 
+int draft_tokens(const SpecConfig& config) {
+  if (const auto* m = std::get_if<SpecMtp>(&config)) return m->n_draft;
+  if (const auto* n = std::get_if<SpecNgram>(&config)) return n->n_draft;
+  return 0;
+}
+
 std::string describe(const SpecConfig& config) {
   struct Visitor {
     std::string operator()(const SpecOff&) const { return "off"; }

@@ -51,6 +51,9 @@ Result<SpecConfig> make_spec_config(const SpecFlags& flags);
 void add_spec_flags(FlagParser& parser);
 Result<SpecConfig> spec_config_from_flags(const FlagValues& values);
 
+// Drafts per round (0 when off): a cache must take 1 + this many rows of one sequence per batch.
+int draft_tokens(const SpecConfig& config);
+
 // "off", "mtp (assistant.gguf, 3 drafts)", "ngram (3 drafts, n-gram 1..4)": for startup logs.
 std::string describe(const SpecConfig& config);
 

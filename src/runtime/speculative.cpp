@@ -25,7 +25,7 @@ struct SeqState {
 
 class Loop {
  public:
-  Loop(ThreadPool& pool, model::TextModel& target, kv::SimpleKvCache& cache, DraftSource& drafter,
+  Loop(ThreadPool& pool, model::TextModel& target, kv::KvCache& cache, DraftSource& drafter,
        const SpecOptions& options, const SpecTokenCallback& on_token)
       : pool_(pool), target_(target), cache_(cache), drafter_(drafter), options_(options), on_token_(on_token) {}
 
@@ -44,7 +44,7 @@ class Loop {
 
   ThreadPool& pool_;
   model::TextModel& target_;
-  kv::SimpleKvCache& cache_;
+  kv::KvCache& cache_;
   DraftSource& drafter_;
   const SpecOptions& options_;
   const SpecTokenCallback& on_token_;
@@ -191,7 +191,7 @@ Status Loop::round() {
 
 }  // namespace
 
-Result<SpecResult> speculative_generate(ThreadPool& pool, model::TextModel& target, kv::SimpleKvCache& cache,
+Result<SpecResult> speculative_generate(ThreadPool& pool, model::TextModel& target, kv::KvCache& cache,
                                         std::span<const SpecSequence> sequences, DraftSource& drafter,
                                         const SpecOptions& options, const SpecTokenCallback& on_token) {
   if (options.n_draft < 1 || options.n_draft >= kernels::kDecodeBatchMax) {

@@ -16,7 +16,7 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
-#include "kv/simple_kv_cache.h"
+#include "kv/kv_cache.h"
 #include "model/text/text_model.h"
 #include "runtime/sampler.h"
 #include "runtime/speculative_drafter.h"
@@ -76,7 +76,7 @@ using SpecTokenCallback = std::function<bool(size_t sequence, int32_t token)>;
 
 // Sequence i uses row i of `cache` from position 0. Errors: empty prompt, prompt longer than the cache, more
 // sequences than cache rows, n_draft out of [1, 64), a bad token id, sampler or drafter failures.
-Result<SpecResult> speculative_generate(ThreadPool& pool, model::TextModel& target, kv::SimpleKvCache& cache,
+Result<SpecResult> speculative_generate(ThreadPool& pool, model::TextModel& target, kv::KvCache& cache,
                                         std::span<const SpecSequence> sequences, DraftSource& drafter,
                                         const SpecOptions& options, const SpecTokenCallback& on_token);
 
