@@ -56,10 +56,8 @@ class Kernel {
     for (size_t hh = 0; hh < g; ++hh) {
       float* sc = s.scores.data() + hh * kChunk;
       const float m = *std::max_element(sc, sc + n);
-      float sum = 0.0f;
-      for (int e = 0; e < n; ++e) sum += (sc[e] = std::exp(sc[e] - m));
       p.max[hh] = m;
-      p.sum[hh] = sum;
+      p.sum[hh] = simd_.exp_sum(sc, n, m);
     }
     std::fill(p.acc, p.acc + g * d, 0.0f);
     visit(t, [&](const uint8_t*, const uint8_t* v, int e) {

@@ -19,6 +19,8 @@ struct KvSimd {
   void (*decode)(const KvCodec& codec, const uint8_t* src, float* out) = nullptr;
   float (*dot)(const float* a, const float* b, int n) = nullptr;
   void (*axpy)(float a, const float* x, float* y, int n) = nullptr;  // y += a * x
+  // s[i] = exp(s[i] - max) for i < n; returns their sum. exp within 2 ulp of std::exp.
+  float (*exp_sum)(float* s, int n, float max) = nullptr;
 };
 
 const KvSimd& kv_simd_scalar();

@@ -3,6 +3,7 @@
 // norm-scaled centroid table with permutevar8x32 (two tables and a blend for the 16 turbo4 levels).
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "base/half.h"
@@ -14,8 +15,31 @@
 namespace specula::kv {
 
 void kv_avx2_decode(const KvCodec& codec, const uint8_t* src, float* out);
+float kv_avx2_exp_sum(float* s, int n, float max);
+float kv_avx2_dot(const float* a, const float* b, int n);
+void kv_avx2_axpy(float a, const float* x, float* y, int n);
 
 namespace {
+
+// exp(x) for x <= 0 (Cephes expf: x = k ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^k through the exponent
+// bits); below -87 it returns about 1e-38 instead of underflowing.
+__m256 exp_neg(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
 
 void decode_half(const uint8_t* src, float* out, int d, bool bf16) {
   int i = 0;
@@ -133,6 +157,31 @@ void axpy_avx2(float a, const float* x, float* y, int n) {
 
 }  // namespace
 
+float kv_avx2_dot(const float* a, const float* b, int n) { return dot_avx2(a, b, n); }
+void kv_avx2_axpy(float a, const float* x, float* y, int n) { axpy_avx2(a, x, y, n); }
+
+float kv_avx2_exp_sum(float* s, int n, float max) {
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256 acc = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(s + i), vm));
+    _mm256_storeu_ps(s + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  if (i < n) {
+    alignas(32) float tail[8] = {};
+    for (int j = i; j < n; ++j) tail[j - i] = s[j] - max;
+    for (int j = n - i; j < 8; ++j) tail[j] = -INFINITY;
+    const __m256 e = exp_neg(_mm256_load_ps(tail));
+    _mm256_store_ps(tail, e);
+    for (int j = i; j < n; ++j) s[j] = tail[j - i];
+    acc = _mm256_add_ps(acc, _mm256_blendv_ps(e, _mm256_setzero_ps(), _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n - i - 1)))));
+  }
+  return hsum(acc);
+}
+
 void kv_avx2_decode(const KvCodec& codec, const uint8_t* src, float* out) {
   const int d = codec.head_dim();
   switch (codec.type()) {
@@ -146,7 +195,7 @@ void kv_avx2_decode(const KvCodec& codec, const uint8_t* src, float* out) {
 }
 
 const KvSimd& kv_simd_avx2() {
-  static const KvSimd table{KvIsa::kAvx2, "avx2", &kv_avx2_decode, &dot_avx2, &axpy_avx2};
+  static const KvSimd table{KvIsa::kAvx2, "avx2", &kv_avx2_decode, &dot_avx2, &axpy_avx2, &kv_avx2_exp_sum};
   return table;
 }
 

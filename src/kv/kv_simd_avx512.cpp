@@ -15,6 +15,9 @@
 namespace specula::kv {
 
 void kv_avx2_decode(const KvCodec& codec, const uint8_t* src, float* out);
+float kv_avx2_exp_sum(float* s, int n, float max);
+float kv_avx2_dot(const float* a, const float* b, int n);
+void kv_avx2_axpy(float a, const float* x, float* y, int n);
 
 namespace {
 
@@ -67,6 +70,7 @@ void decode_avx512(const KvCodec& codec, const uint8_t* src, float* out) {
 }
 
 float dot_avx512(const float* a, const float* b, int n) {
+  if (n < 32) return kv_avx2_dot(a, b, n);  // short heads: 256-bit lanes and no masked tail
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -82,6 +86,10 @@ float dot_avx512(const float* a, const float* b, int n) {
 }
 
 void axpy_avx512(float a, const float* x, float* y, int n) {
+  if (n < 16) {
+    kv_avx2_axpy(a, x, y, n);
+    return;
+  }
   const __m512 va = _mm512_set1_ps(a);
   int i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
@@ -94,7 +102,7 @@ void axpy_avx512(float a, const float* x, float* y, int n) {
 }  // namespace
 
 const KvSimd& kv_simd_avx512() {
-  static const KvSimd table{KvIsa::kAvx512, "avx512", &decode_avx512, &dot_avx512, &axpy_avx512};
+  static const KvSimd table{KvIsa::kAvx512, "avx512", &decode_avx512, &dot_avx512, &axpy_avx512, &kv_avx2_exp_sum};
   return table;
 }
 

@@ -1,4 +1,6 @@
 // Scalar tier of the packed-cache attention loops, and the ISA dispatch.
+#include <cmath>
+
 #include "kernels/cpu/cpu_features.h"
 #include "kv/kv_simd.h"
 
@@ -17,10 +19,16 @@ void axpy_scalar(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+float exp_sum_scalar(float* s, int n, float max) {
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) sum += (s[i] = std::exp(s[i] - max));
+  return sum;
+}
+
 }  // namespace
 
 const KvSimd& kv_simd_scalar() {
-  static const KvSimd table{KvIsa::kScalar, "scalar", &decode_scalar, &dot_scalar, &axpy_scalar};
+  static const KvSimd table{KvIsa::kScalar, "scalar", &decode_scalar, &dot_scalar, &axpy_scalar, &exp_sum_scalar};
   return table;
 }
 
