@@ -11,6 +11,7 @@
 #include "base/half.h"
 #include "base/mapped_file.h"
 #include "format/safetensors.h"
+#include "model/convert/assistant_convert.h"
 #include "model/convert/gguf_metadata.h"
 #include "model/convert/gguf_stream_writer.h"
 #include "model/convert/hf_config.h"
@@ -171,6 +172,7 @@ Status write_tensors(const std::vector<Item>& items, const TypePlan& plan, const
 Result<ConvertSummary> convert_hf_model(const ConvertOptions& options, ThreadPool& pool) {
   const std::string config_path = options.hf_dir + "/config.json";
   SPECULA_TRY(const std::string config_text, read_file(config_path));
+  if (is_assistant_config(config_text)) return convert_hf_assistant(options, config_text, pool);  // MTP drafters
   SPECULA_TRY(const HfModelConfig cfg, parse_hf_config(config_text, config_path));
   SPECULA_TRY(const format::SafetensorsModel st, format::SafetensorsModel::open(options.hf_dir));
   ConvertSummary summary;

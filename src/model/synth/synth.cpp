@@ -9,6 +9,7 @@
 #include "model/convert/gguf_stream_writer.h"
 #include "model/convert/row_encoder.h"
 #include "model/convert/tokenizer_keys.h"
+#include "model/synth/assistant_presets.h"
 #include "model/synth/tiny_vocab.h"
 #include "quant/quant.h"
 
@@ -93,6 +94,7 @@ uint64_t SynthSampler::hash(int64_t index) const {
 }
 
 Result<SynthPlan> plan_synth(const SynthOptions& options) {
+  if (is_assistant_preset(options.preset)) return plan_assistant_synth(options);  // MTP drafters
   SynthPlan plan;
   SPECULA_TRY(plan.preset, synth_preset(options.preset));
   const Gemma4Hparams& h = plan.preset.hparams;
@@ -148,6 +150,7 @@ Status write_pooled(GgufStreamWriter& w, ThreadPool& pool, const TensorSpec& spe
 }  // namespace
 
 Status synth_model(const SynthOptions& options, const std::string& out_path, ThreadPool& pool) {
+  if (is_assistant_preset(options.preset)) return synth_assistant(options, out_path, pool);  // MTP drafters
   SPECULA_TRY(const SynthPlan plan, plan_synth(options));
   std::vector<StreamTensorInfo> infos;
   for (size_t i = 0; i < plan.tensors.size(); ++i)
