@@ -1,5 +1,6 @@
 #include "kv/codec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -97,8 +98,16 @@ void KvCodec::encode_turbo(const float* x, uint8_t* dst) const {
   const int bits = codebook_->bits;
   const int n_thr = codebook_->n_levels - 1;
   const size_t block_bytes = head_bytes_ / static_cast<size_t>(head_dim_ / g_size);
-  std::vector<float> y(x, x + head_dim_);
-  rotation_.forward(y.data());
+  // The rotated copy: on the stack for the head dims models use (<= 512), so writes do not allocate.
+  float stack[512];
+  std::vector<float> heap;
+  float* y = stack;
+  if (head_dim_ > 512) {
+    heap.resize(static_cast<size_t>(head_dim_));
+    y = heap.data();
+  }
+  std::copy(x, x + head_dim_, y);
+  rotation_.forward(y);
   for (int g0 = 0; g0 < head_dim_; g0 += g_size) {
     uint8_t* block = dst + static_cast<size_t>(g0 / g_size) * block_bytes;
     std::memset(block, 0, block_bytes);
@@ -110,7 +119,7 @@ void KvCodec::encode_turbo(const float* x, uint8_t* dst) const {
     uint8_t* qs = block + 2;
     double c_sq = 0;
     for (int j = 0; j < g_size; ++j) {
-      const float u = y[static_cast<size_t>(g0 + j)] * inv;
+      const float u = y[g0 + j] * inv;
       int idx = 0;
       for (int k = 0; k < n_thr; ++k) idx += u > codebook_->thresholds[static_cast<size_t>(k)] ? 1 : 0;
       const double c = codebook_->centroids[static_cast<size_t>(idx)];
