@@ -5,6 +5,7 @@
 #include "base/check.h"
 #include "format/gguf_reader.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/bpe_gpt2.h"
 #include "tokenizer/chunker.h"
 #include "tokenizer/presplit.h"
 #include "tokenizer/spm.h"
@@ -83,12 +84,14 @@ struct Tokenizer::Impl {
   std::optional<BpeModel> bpe;              // present for VocabKind::kGemma4Bpe
   std::optional<PresplitMatcher> presplit;  // Gemma's user-defined pieces, matched before BPE
   std::optional<Chunker> chunker;
+  std::optional<Gpt2Bpe> gpt2;              // present for VocabKind::kGpt2Bpe
 
   struct Scratch {
     std::string escaped;
     BpeScratch bpe;
     SpmScratch spm;
     ChunkScratch chunks;
+    Gpt2Scratch gpt2;
   };
   void encode_gemma4(std::string_view fragment, std::vector<TokenId>& out, Scratch& s) const;
   void encode_gemma4_text(std::string_view fragment, std::vector<TokenId>& out, Scratch& s) const;
@@ -151,6 +154,9 @@ Result<Tokenizer> Tokenizer::from_vocab(Vocab vocab) {
     SPECULA_TRY(impl->bpe, BpeModel::build(impl->vocab));
     impl->presplit = PresplitMatcher::for_gemma(impl->vocab);
   }
+  if (impl->vocab.kind() == VocabKind::kGpt2Bpe) {
+    SPECULA_TRY(impl->gpt2, Gpt2Bpe::build(impl->vocab));
+  }
   // SentencePiece merges only into normal pieces; BPE merges may produce any piece the merges name.
   impl->chunker = Chunker::build(impl->vocab, impl->vocab.kind() == VocabKind::kLlamaSpm);
   return Tokenizer(std::move(impl));
@@ -188,6 +194,8 @@ Result<std::vector<TokenId>> Tokenizer::tokenize(std::string_view text, const To
     const std::string_view piece = text.substr(f.begin, f.size);
     if (v.kind() == VocabKind::kGemma4Bpe) {
       impl_->encode_gemma4(piece, out, scratch);
+    } else if (v.kind() == VocabKind::kGpt2Bpe) {
+      impl_->gpt2->encode(v, piece, out, scratch.gpt2);
     } else {
       impl_->encode_spm(piece, v.add_space_prefix() && prev_special, out, scratch);
     }
@@ -206,7 +214,13 @@ void Tokenizer::append_piece(TokenId id, bool render_special, std::string& out) 
       if (render_special) out.append(v.piece(id));
       return;
     case TokenType::kUserDefined: out.append(v.piece(id)); return;
-    case TokenType::kNormal: append_unescaped(v.piece(id), out); return;
+    case TokenType::kNormal:
+      if (v.kind() == VocabKind::kGpt2Bpe) {
+        byte_level_decode(v.piece(id), out);
+      } else {
+        append_unescaped(v.piece(id), out);
+      }
+      return;
     case TokenType::kByte: out += static_cast<char>(v.token_byte(id)); return;
     case TokenType::kUnused:
     case TokenType::kUndefined: return;  // llama.cpp renders nothing for these

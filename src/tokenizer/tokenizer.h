@@ -1,4 +1,5 @@
-// Text <-> token ids for a model's vocabulary (Gemma 4 BPE or llama SentencePiece), following llama.cpp's
+// Text <-> token ids for a model's vocabulary (Gemma 4 BPE, llama SentencePiece or GPT-2-style byte-level BPE,
+// whose text fragments are pre-split and byte-mapped instead of space-escaped: bpe_gpt2.h), following llama.cpp's
 // tokenizer so that ids match the GGUF's reference behaviour. Immutable after construction and safe to
 // use from several threads at once; copies share the same tables.
 //

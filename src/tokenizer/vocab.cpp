@@ -43,6 +43,7 @@ const char* vocab_kind_name(VocabKind kind) {
   switch (kind) {
     case VocabKind::kGemma4Bpe: return "gemma4 (BPE)";
     case VocabKind::kLlamaSpm: return "llama (SentencePiece)";
+    case VocabKind::kGpt2Bpe: return "gpt2 (byte-level BPE)";
   }
   return "?";
 }
@@ -59,7 +60,7 @@ Result<Vocab> Vocab::build(VocabData data) {
   if (!data.types.empty() && data.types.size() != n) {
     return make_error(ErrorCode::kCorruptData, "tokenizer has {} token types for {} tokens", data.types.size(), n);
   }
-  if (data.kind == VocabKind::kGemma4Bpe && data.merges.empty()) {
+  if (data.kind != VocabKind::kLlamaSpm && data.merges.empty()) {
     return make_error(ErrorCode::kCorruptData, "BPE tokenizer has no merges (tokenizer.ggml.merges)");
   }
   Vocab v;
@@ -67,6 +68,7 @@ Result<Vocab> Vocab::build(VocabData data) {
   v.pieces_ = std::move(data.pieces);
   v.scores_ = std::move(data.scores);
   v.merges_ = std::move(data.merges);
+  v.pre_ = std::move(data.pre);
   v.info_.resize(n);
   v.token_bytes_.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
@@ -85,7 +87,8 @@ Result<Vocab> Vocab::build(VocabData data) {
   SPECULA_RETURN_IF_ERROR(v.index_pieces());
   SPECULA_RETURN_IF_ERROR(v.resolve_special_ids(data));
   // Gemma 4 always starts with <bos> (llama.cpp forces it too; the model misbehaves without it).
-  v.add_bos_ = data.kind == VocabKind::kGemma4Bpe ? true : data.add_bos.value_or(true);
+  // Byte-level BPE vocabularies add no BOS unless they say so (llama.cpp's default for "gpt2").
+  v.add_bos_ = data.kind == VocabKind::kGemma4Bpe ? true : data.add_bos.value_or(data.kind == VocabKind::kLlamaSpm);
   v.add_eos_ = data.add_eos.value_or(false);
   v.add_space_prefix_ = data.add_space_prefix.value_or(data.kind == VocabKind::kLlamaSpm);
   if (v.add_bos_ && !v.bos_id_) return make_error(ErrorCode::kCorruptData, "tokenizer adds BOS but has no BOS id");

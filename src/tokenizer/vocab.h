@@ -34,6 +34,7 @@ enum class TokenType : uint8_t {
 enum class VocabKind {
   kGemma4Bpe,  // tokenizer.ggml.model "gemma4": BPE merges over SentencePiece-style pieces
   kLlamaSpm,   // tokenizer.ggml.model "llama": SentencePiece scores, llama.cpp's merge loop
+  kGpt2Bpe,    // tokenizer.ggml.model "gpt2": byte-level BPE after a pre-tokenizer regex (bpe_gpt2.h)
 };
 
 const char* vocab_kind_name(VocabKind kind);
@@ -45,6 +46,7 @@ struct VocabData {
   std::vector<float> scores;                // empty, or one per piece
   std::vector<TokenType> types;             // empty (all normal), or one per piece
   std::vector<std::string> merges;          // BPE only: "left right", rank = index
+  std::string pre;                          // kGpt2Bpe: tokenizer.ggml.pre (the pre-tokenizer regex's name)
   std::optional<int64_t> bos_id, eos_id, eot_id, eom_id, unk_id, pad_id;
   std::optional<bool> add_bos, add_eos, add_space_prefix;
   std::string model_name;                   // general.name (llama.cpp keys the Phi-3 rstrip rule on it)
@@ -101,6 +103,7 @@ class Vocab {
   // Special tokens (is_special) ordered longest piece first, ties by id: the matching order.
   const std::vector<TokenId>& special_ids() const { return special_ids_; }
   const std::vector<std::string>& merges() const { return merges_; }
+  const std::string& pre() const { return pre_; }
 
  private:
   Vocab() = default;
@@ -115,6 +118,7 @@ class Vocab {
   std::vector<TokenInfo> info_;
   std::vector<uint8_t> token_bytes_;
   std::vector<std::string> merges_;
+  std::string pre_;
   // Piece -> id: open addressing over ids (linear probing, power-of-two size, id -1 = empty), with the
   // piece hash kept in the slot so that most probes compare no bytes.
   struct IndexSlot {

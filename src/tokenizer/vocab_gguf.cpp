@@ -91,14 +91,17 @@ Result<Vocab> Vocab::from_gguf(const format::GgufFile& f) {
     // llama.cpp's converter says "gemma4". A gemma4 architecture with merges is the Gemma 4 tokenizer.
     const bool gemma4 = f.architecture() == "gemma4" && f.find("tokenizer.ggml.merges") != nullptr;
     d.kind = gemma4 ? VocabKind::kGemma4Bpe : VocabKind::kLlamaSpm;
+  } else if (model.value() == "gpt2") {
+    d.kind = VocabKind::kGpt2Bpe;
+    if (auto pre = f.get_string("tokenizer.ggml.pre"); pre.ok()) d.pre = pre.value();
   } else {
-    return make_error(ErrorCode::kUnsupported, "{}: tokenizer model '{}' is not supported (gemma4, llama)", f.path(),
+    return make_error(ErrorCode::kUnsupported, "{}: tokenizer model '{}' is not supported (gemma4, llama, gpt2)", f.path(),
                       model.value());
   }
   SPECULA_TRY(d.pieces, string_array(f, "tokenizer.ggml.tokens", true));
   SPECULA_TRY(d.scores, score_array(f));
   SPECULA_TRY(d.types, type_array(f));
-  if (d.kind == VocabKind::kGemma4Bpe) {
+  if (d.kind != VocabKind::kLlamaSpm) {
     SPECULA_TRY(d.merges, string_array(f, "tokenizer.ggml.merges", true));
   }
   SPECULA_TRY(d.bos_id, optional_id(f, "tokenizer.ggml.bos_token_id"));

@@ -60,12 +60,23 @@ Result<double> get_real(const format::GgufFile& f, const std::string& key, doubl
   return v;
 }
 
-// Sliding pattern: gemma4/gemma3 store a bool per layer (true = sliding). Absent: no sliding layers.
+// Gemma 3 checkpoints are trained with every 6th layer global (HF Gemma3TextConfig's default layer_types);
+// llama.cpp's converter writes no pattern key for them and its loader hard-codes the same period.
+constexpr int kGemma3SlidingPeriod = 6;
+
+std::vector<bool> periodic_pattern(int n_layers, int period) {
+  std::vector<bool> out(static_cast<size_t>(n_layers), false);
+  for (int i = 0; i < n_layers; ++i) out[static_cast<size_t>(i)] = ((i + 1) % period) != 0;
+  return out;
+}
+
+// Sliding pattern: gemma4/gemma3 store a bool per layer (true = sliding). Absent: gemma3 uses its fixed period,
+// other architectures have no sliding layers.
 Result<std::vector<bool>> sliding_pattern(const format::GgufFile& f, const std::string& arch, int n_layers) {
   const std::string key = arch + ".attention.sliding_window_pattern";
   const format::GgufValue* v = f.find(key);
   std::vector<bool> out(static_cast<size_t>(n_layers), false);
-  if (v == nullptr) return out;
+  if (v == nullptr) return arch == "gemma3" ? periodic_pattern(n_layers, kGemma3SlidingPeriod) : out;
   if (const auto* arr = v->as_array()) {
     if (arr->items.size() != static_cast<size_t>(n_layers)) {
       return make_error(ErrorCode::kCorruptData, "{}: '{}' has {} entries for {} layers", f.path(), key,
@@ -82,8 +93,7 @@ Result<std::vector<bool>> sliding_pattern(const format::GgufFile& f, const std::
   // A scalar period p: every p-th layer (1-based) is full attention (older gemma3 converters).
   SPECULA_TRY(const int64_t period, f.get_int(key));
   if (period <= 0 || period > kMaxLayers) return make_error(ErrorCode::kCorruptData, "{}: bad '{}'", f.path(), key);
-  for (int i = 0; i < n_layers; ++i) out[static_cast<size_t>(i)] = ((i + 1) % period) != 0;
-  return out;
+  return periodic_pattern(n_layers, static_cast<int>(period));
 }
 
 Result<TextArch> parse_arch(const format::GgufFile& f) {
