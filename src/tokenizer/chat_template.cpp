@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "tokenizer/chat_template_more.h"
 #include "tokenizer/chat_text.h"
 
 namespace specula::tokenizer {
@@ -106,21 +107,32 @@ const char* chat_template_variant_name(ChatTemplateVariant variant) {
     case ChatTemplateVariant::kGemma4It: return "gemma4-it";
     case ChatTemplateVariant::kGemma4ItInterleaved: return "gemma4-it-interleaved";
     case ChatTemplateVariant::kGemma4Early: return "gemma4-early";
+    case ChatTemplateVariant::kGemma3It: return "gemma3-it";
+    case ChatTemplateVariant::kSmolLm2: return "smollm2";
+    case ChatTemplateVariant::kChatml: return "chatml";
   }
   return "?";
 }
 
 Result<ChatTemplateVariant> parse_chat_template_variant(std::string_view name) {
   for (const auto v : {ChatTemplateVariant::kGemma4It, ChatTemplateVariant::kGemma4ItInterleaved,
-                       ChatTemplateVariant::kGemma4Early}) {
+                       ChatTemplateVariant::kGemma4Early, ChatTemplateVariant::kGemma3It, ChatTemplateVariant::kSmolLm2,
+                       ChatTemplateVariant::kChatml}) {
     if (name == chat_template_variant_name(v)) return v;
   }
   return make_error(ErrorCode::kInvalidArgument,
-                    "unknown chat template \"{}\" (expected gemma4-it, gemma4-it-interleaved or gemma4-early)", name);
+                    "unknown chat template \"{}\" (expected gemma4-it, gemma4-it-interleaved, gemma4-early, gemma3-it, "
+                    "smollm2 or chatml)", name);
 }
 
 Result<std::string> render_chat(std::span<const ChatMessage> messages, const ChatRenderOptions& options) {
   SPECULA_RETURN_IF_ERROR(validate(messages));
+  switch (options.variant) {
+    case ChatTemplateVariant::kGemma3It: return render_chat_gemma3(messages, options);
+    case ChatTemplateVariant::kSmolLm2:
+    case ChatTemplateVariant::kChatml: return render_chat_chatml(messages, options);
+    default: break;
+  }
   std::string out;
   if (options.add_bos) out += kBos;
   render_system_turn(messages[0], options, out);

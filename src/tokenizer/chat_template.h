@@ -1,4 +1,7 @@
 // Native renderer of the Gemma 4 chat format: typed messages -> the prompt TEXT the official Jinja templates produce.
+// Also renders the Gemma 3 and ChatML formats of the small real models (chat_template_more.cpp: "gemma3-it", the
+// official Gemma 3 template; "smollm2", SmolLM2-Instruct's ChatML template with its default system prompt;
+// "chatml", the same without the default system prompt); see there for what they support.
 //
 // Supported (byte-identical to HF `apply_chat_template(tokenize=False)` with the official templates, verified
 // against tests/data/chat/gemma4_chat_cases.json):
@@ -59,22 +62,27 @@ enum class ChatTemplateVariant {
   kGemma4It,             // google-gemma-4-31B-it.jinja (current official template)
   kGemma4ItInterleaved,  // google-gemma-4-31B-it-interleaved.jinja
   kGemma4Early,          // the template in llama.cpp's ggml-vocab-gemma-4.gguf (older revision)
+  kGemma3It,             // the Gemma 3 template (gemma3-tokenizer_config.json); chosen by name only
+  kSmolLm2,              // SmolLM2-Instruct's ChatML template (default system prompt when none is given)
+  kChatml,               // plain ChatML: <|im_start|>role\ncontent<|im_end|>\n; chosen by name only
 };
 
-// "gemma4-it", "gemma4-it-interleaved", "gemma4-early".
+// "gemma4-it", "gemma4-it-interleaved", "gemma4-early", "gemma3-it", "smollm2", "chatml".
 const char* chat_template_variant_name(ChatTemplateVariant variant);
 Result<ChatTemplateVariant> parse_chat_template_variant(std::string_view name);
 
 // Classifies Jinja template source (e.g. a GGUF's tokenizer.chat_template) by the constructs that distinguish
-// the supported variants. kUnsupported for anything that is not recognisably one of them (Gemma 2/3 templates,
-// custom templates, a future revision with a different shape).
+// the supported variants: the Gemma 4 revisions and SmolLM2's ChatML template. kUnsupported for anything that is
+// not recognisably one of them (Gemma 2/3 templates, custom templates, a future revision with a different shape;
+// Gemma 3 and plain ChatML are selected by name).
 Result<ChatTemplateVariant> classify_chat_template(std::string_view template_text);
 
 struct ChatRenderOptions {
   ChatTemplateVariant variant = ChatTemplateVariant::kGemma4It;
   bool add_generation_prompt = true;  // end with the opened model turn (and the empty thought if thinking is off)
   bool enable_thinking = false;       // `<|think|>` in the system turn; no empty-thought prefill
-  bool add_bos = true;                // start with the "<bos>" text (tokenize with special tokens parsed, no extra BOS)
+  bool add_bos = true;                // start with the "<bos>" text (tokenize with special tokens parsed, no extra BOS);
+                                      // Gemma templates only (the ChatML templates have no BOS)
 };
 
 // Renders the conversation to prompt text. Errors: empty conversation, media in the leading system message,

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "tokenizer/chat_template.h"
+#include "tokenizer/chat_template_more.h"
 
 namespace specula::tokenizer {
 namespace {
@@ -20,6 +21,7 @@ bool has(std::string_view text, std::string_view needle) { return text.find(need
 }  // namespace
 
 Result<ChatTemplateVariant> classify_chat_template(std::string_view text) {
+  if (is_smollm2_template(text)) return ChatTemplateVariant::kSmolLm2;
   constexpr std::string_view kFraming[] = {"'<|turn>system\\n'", "'<turn|>\\n'", "'<|turn>model\\n'",
                                            "'<|channel>thought\\n<channel|>'", "strip_thinking"};
   for (const std::string_view marker : kFraming) {
