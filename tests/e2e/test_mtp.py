@@ -42,7 +42,7 @@ def test_greedy_tokens_equal_transformers_greedy(p, extra):
     assert b"speculation:" in r.stderr
 
 
-@pytest.mark.parametrize("ctk", ["f16", "q8_0", "turbo4"])
+@pytest.mark.parametrize("ctk", ["f16", "bf16", "q8_0", "q4_0", "turbo4", "turbo3", "turbo2"])
 def test_mtp_equals_plain_decoding_with_compressed_caches(ctk):
     p = PROMPTS[1]
     base = ["-m", TARGET, "--tokens", tokens_arg(p), "-n", "32", "--temp", "0", "--print-ids", "-t", "1",
