@@ -1,0 +1,285 @@
+#include "runtime/engine.h"
+#include "runtime/engine_slot.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "base/check.h"
+#include "base/log.h"
+#include "base/timer.h"
+#include "kernels/ops.h"
+#include "kv/kv_pool.h"
+#include "runtime/sampler.h"
+#include "runtime/speculative_accept.h"
+#include "runtime/stop_matcher.h"
+#include "tokenizer/stream_detokenizer.h"
+
+namespace specula::runtime {
+
+namespace {
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+}  // namespace
+
+Engine::Engine(EngineOptions options, std::unique_ptr<model::TextModel> model, tokenizer::Tokenizer tok)
+    : options_(std::move(options)), model_(std::move(model)), tokenizer_(std::move(tok)) {}
+
+Engine::~Engine() { stop(); }
+
+Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
+  SPECULA_TRY(auto model, model::TextModel::load(options.model_path));
+  if (model->file().find("tokenizer.ggml.model") == nullptr) {
+    return make_error(ErrorCode::kUnsupported, "{}: the model has no tokenizer (tokenizer.ggml.* keys)",
+                      options.model_path);
+  }
+  SPECULA_TRY(auto tok, tokenizer::Tokenizer::from_gguf(model->file()));
+  std::unique_ptr<Engine> e(new Engine(options, std::move(model), std::move(tok)));
+  if (!std::holds_alternative<config::SpecOff>(options.spec)) {
+    SPECULA_TRY(e->speculator_, Speculator::create(options.spec, *e->model_));
+  }
+  kv::KvPoolOptions kv;
+  kv.type_k = options.cache_types.k;
+  kv.type_v = options.cache_types.v;
+  kv.n_ctx = options.n_ctx;
+  kv.n_seq = options.n_parallel;
+  kv.max_batch = std::max(options.ubatch, 1 + config::draft_tokens(options.spec));
+  SPECULA_TRY(e->cache_, e->model_->make_kv_cache(kv));
+  if (const auto* pool = dynamic_cast<const kv::KvPool*>(e->cache_.get())) {
+    e->kv_description_ = pool->describe();
+  } else {
+    e->kv_description_ = fmt::format("f32 reference cache, {} MiB", e->cache_->bytes() >> 20);
+  }
+  e->pool_ = std::make_unique<ThreadPool>(options.threads);
+  for (int i = 0; i < options.n_parallel; ++i) {
+    auto s = std::make_unique<Slot>();
+    s->id = i;
+    e->slots_.push_back(std::move(s));
+  }
+  e->slot_infos_.resize(static_cast<size_t>(options.n_parallel));
+  for (int i = 0; i < options.n_parallel; ++i) e->slot_infos_[static_cast<size_t>(i)].id = i;
+  e->metrics_.kv_total_cells = int64_t{options.n_ctx} * options.n_parallel;
+  e->logits_.resize(static_cast<size_t>(e->model_->vocab()));
+  return e;
+}
+
+void Engine::start() { thread_ = std::thread([this] { run(); }); }
+
+void Engine::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status Engine::submit(GenRequest request) {
+  const int n = static_cast<int>(request.prompt.size());
+  if (n == 0) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
+  if (n >= options_.n_ctx) {
+    return make_error(ErrorCode::kOutOfRange, "the request exceeds the available context size: {} prompt tokens, "
+                      "context {} tokens", n, options_.n_ctx);
+  }
+  if (request.id_slot < -1 || request.id_slot >= options_.n_parallel) {
+    return make_error(ErrorCode::kInvalidArgument, "id_slot must be -1 or in [0, {}), got {}", options_.n_parallel,
+                      request.id_slot);
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return make_error(ErrorCode::kResourceExhausted, "the server is shutting down");
+    if (static_cast<int>(queue_.size()) >= options_.queue_max) {
+      return make_error(ErrorCode::kResourceExhausted, "all {} slots are busy and {} requests are waiting; retry later",
+                        options_.n_parallel, queue_.size());
+    }
+    queue_.push_back(std::move(request));
+    metrics_.requests_deferred = static_cast<int>(queue_.size());
+  }
+  cv_.notify_all();
+  return ok_status();
+}
+
+EngineMetrics Engine::metrics() const {
+  std::lock_guard lock(mu_);
+  return metrics_;
+}
+
+std::vector<SlotInfo> Engine::slots() const {
+  std::lock_guard lock(mu_);
+  return slot_infos_;
+}
+
+void Engine::run() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) break;
+    }
+    admit();
+    const bool any = std::any_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->req.has_value(); });
+    if (!any) {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_ || !queue_.empty(); });
+      continue;
+    }
+    step();
+    update_gauges();
+  }
+  const Error bye(ErrorCode::kResourceExhausted, "the server is shutting down");
+  for (auto& s : slots_) {
+    if (s->req) fail(*s, bye);
+  }
+  std::lock_guard lock(mu_);
+  for (auto& r : queue_) r.channel->push({RequestEvent::Kind::kError, {}, {}, FinishReason::kStop, {}, bye});
+  queue_.clear();
+}
+
+// Moves queued requests into free slots: a request naming id_slot waits for that slot; otherwise the free slot
+// whose cached tokens share the longest prefix with the prompt is taken (ties: the lowest id).
+void Engine::admit() {
+  std::vector<GenRequest> taken;
+  std::vector<Slot*> where;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      Slot* best = nullptr;
+      size_t best_lcp = 0;
+      for (auto& s : slots_) {
+        const bool reserved = std::find(where.begin(), where.end(), s.get()) != where.end();
+        if (s->req || reserved || (it->id_slot >= 0 && s->id != it->id_slot)) continue;
+        const size_t lcp = common_prefix(s->history, it->prompt);
+        if (best == nullptr || lcp > best_lcp) {
+          best = s.get();
+          best_lcp = lcp;
+        }
+      }
+      if (best == nullptr) {
+        ++it;
+        continue;
+      }
+      taken.push_back(std::move(*it));
+      where.push_back(best);
+      it = queue_.erase(it);
+    }
+    metrics_.requests_deferred = static_cast<int>(queue_.size());
+  }
+  for (size_t i = 0; i < taken.size(); ++i) {
+    Slot& s = *where[i];
+    GenRequest& r = taken[i];
+    // Cached entries [0, pos) equal history[0, pos); keep the common prefix, but always recompute at least the last
+    // prompt token (its logits start generation).
+    size_t keep = r.cache_prompt ? common_prefix(s.history, r.prompt) : 0;
+    keep = std::min({keep, r.prompt.size() - 1, static_cast<size_t>(std::max(s.pos, 0))});
+    if (!cache_->truncate(s.id, static_cast<int>(keep)).ok()) {
+      keep = 0;
+      SPECULA_CHECK(cache_->truncate(s.id, 0).ok());
+    }
+    s.sampler.emplace(r.sampler);
+    s.rng.seed(r.sampler.params().seed ^ kSlotRngSalt);
+    s.detok.emplace(tokenizer_, tokenizer::DetokenizeOptions{.render_special = false,
+                                                             .strip_leading_space = r.strip_leading_space});
+    s.matcher.emplace(r.stop.stop());
+    s.history = r.prompt;
+    s.prefilling = true;
+    s.n_prefilled = static_cast<int>(keep);
+    s.n_cached = static_cast<int>(keep);
+    s.pos = static_cast<int32_t>(keep);
+    s.n_generated = s.n_drafted = s.n_accepted = 0;
+    s.finished.reset();
+    s.timer.reset();
+    s.prompt_ms = 0;
+    s.req.emplace(std::move(r));
+  }
+}
+
+void Engine::step() {
+  std::vector<Slot*> decoding;
+  for (auto& sp : slots_) {
+    Slot& s = *sp;
+    if (!s.req) continue;
+    if (s.req->channel->cancelled()) {  // the client went away: free the slot now
+      release(s);
+      continue;
+    }
+    if (s.prefilling) {
+      if (Status st = prefill_slot(s); !st.ok()) fail(s, st.error());
+    } else {
+      decoding.push_back(&s);
+    }
+  }
+  if (decoding.empty()) return;
+  if (Status st = speculate_slots(decoding); !st.ok()) {
+    for (Slot* s : decoding) {
+      if (s->req) fail(*s, st.error());
+    }
+  }
+}
+
+// One prompt chunk of slot s (at most ubatch rows); after the last chunk, samples and commits the first token.
+Status Engine::prefill_slot(Slot& s) {
+  const int n = static_cast<int>(s.req->prompt.size());
+  const int end = std::min(n, s.n_prefilled + std::max(options_.ubatch, 1));
+  std::vector<model::ForwardRow> rows;
+  for (int p = s.n_prefilled; p < end; ++p) rows.push_back({s.req->prompt[static_cast<size_t>(p)], p, s.id, nullptr});
+  const std::vector<int32_t> last = {static_cast<int32_t>(rows.size() - 1)};
+  const bool want_hidden = speculator_ && speculator_->source().needs_hidden();
+  if (want_hidden) s.hidden.resize(static_cast<size_t>(model_->config().hidden));
+  SPECULA_RETURN_IF_ERROR(model_->forward(*pool_, *cache_, rows, {last, logits_.data(),
+                                                                   want_hidden ? s.hidden.data() : nullptr}));
+  s.n_prefilled = end;
+  if (end < n) return ok_status();
+  s.prefilling = false;
+  s.prompt_ms = s.timer.elapsed_ms();
+  s.timer.reset();
+  s.pos = n;
+  SPECULA_TRY(const int32_t token, s.sampler->sample(logits_));
+  s.sampler->accept(token);
+  commit_token(s, token);
+  if (s.finished) {
+    finish(s, *s.finished);
+  } else {
+    flush_text(s);
+  }
+  return ok_status();
+}
+
+// Records a committed token (history, text, stop conditions). Returns false when the request is finished.
+bool Engine::commit_token(Slot& s, int32_t token) {
+  s.history.push_back(token);
+  ++s.n_generated;
+  s.pending_tokens.push_back(token);
+  const StopConfig& stop = s.req->stop;
+  const bool eog = tokenizer_.vocab().is_stop(token);
+  if (eog && !stop.ignore_eos()) {
+    s.finished = FinishReason::kStop;
+    return false;
+  }
+  if (auto piece = s.detok->push(token); piece.ok()) {
+    const auto out = s.matcher->feed(piece.value());
+    s.pending_text += out.text;
+    if (s.matcher->stopped()) {
+      s.finished = FinishReason::kStop;
+      return false;
+    }
+  }
+  if (stop.max_tokens() >= 0 && s.n_generated >= stop.max_tokens()) {
+    s.finished = FinishReason::kLength;
+    return false;
+  }
+  if (static_cast<int>(s.history.size()) - 1 >= options_.n_ctx) {  // no position left for the next token
+    s.finished = FinishReason::kLength;
+    return false;
+  }
+  if (s.req->channel->cancelled()) {
+    s.finished = FinishReason::kStop;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace specula::runtime

@@ -1,0 +1,156 @@
+// The generation endpoints: parse -> submit to the engine -> collect (non-stream) or stream SSE events.
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "server/http_handlers.h"
+#include "server/responses.h"
+
+namespace specula::server {
+namespace {
+
+using json = nlohmann::json;
+using runtime::RequestEvent;
+
+struct Pending {
+  std::shared_ptr<runtime::RequestChannel> channel;
+  ResponseMeta meta;
+  CompletionRequest request;
+};
+
+// Validates and submits; on failure fills `res` with the error and returns nullopt.
+std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, Api api, const httplib::Request& req,
+                              httplib::Response& res) {
+  ParseContext ctx{&engine.tokenizer(), impl.chat, &impl.config};
+  auto parsed = parse_completion(api, req.body, ctx);
+  if (!parsed.ok()) {
+    send_error(res, api_error(parsed.error()));
+    return std::nullopt;
+  }
+  CompletionRequest& r = parsed.value();
+  const int n_ctx = engine.options().n_ctx;
+  if (static_cast<int>(r.prompt.size()) >= n_ctx) {
+    ApiError e = api_error(400, "exceed_context_size_error",
+                           fmt::format("the request exceeds the available context size: {} prompt tokens, context {} "
+                                       "tokens", r.prompt.size(), n_ctx));
+    e.extra = {{"n_prompt_tokens", r.prompt.size()}, {"n_ctx", n_ctx}};
+    send_error(res, e);
+    return std::nullopt;
+  }
+  auto sampler = runtime::SamplerConfig::create(r.sampling, engine.model().vocab());
+  if (!sampler.ok()) {
+    send_error(res, api_error(sampler.error()));
+    return std::nullopt;
+  }
+  auto stop = runtime::StopConfig::create(r.stop);
+  if (!stop.ok()) {
+    send_error(res, api_error(stop.error()));
+    return std::nullopt;
+  }
+  auto channel = std::make_shared<runtime::RequestChannel>();
+  runtime::GenRequest g{r.prompt, std::move(sampler.value()), std::move(stop.value()), r.id_slot, r.cache_prompt,
+                        false, channel};
+  if (Status st = engine.submit(std::move(g)); !st.ok()) {
+    send_error(res, api_error(st.error()));
+    return std::nullopt;
+  }
+  const uint64_t n = impl.next_id.fetch_add(1);
+  ResponseMeta meta{fmt::format("{}-{:016x}", api == Api::kChat ? "chatcmpl" : "cmpl", n), impl.config.alias,
+                    static_cast<int64_t>(std::time(nullptr))};
+  return Pending{channel, meta, std::move(r)};
+}
+
+void collect(Pending& p, int timeout_s, httplib::Response& res) {
+  std::string text;
+  std::vector<int32_t> tokens;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto e = p.channel->pop(std::chrono::milliseconds(100));
+    if (!e) continue;
+    if (e->kind == RequestEvent::Kind::kText) {
+      text += e->text;
+      tokens.insert(tokens.end(), e->tokens.begin(), e->tokens.end());
+    } else if (e->kind == RequestEvent::Kind::kError) {
+      send_error(res, api_error(*e->error));
+      return;
+    } else {
+      res.set_content(dump(final_response(p.request.api, p.meta, text, tokens, e->finish, e->usage,
+                                          e->usage.stopped_by_word)),
+                      "application/json");
+      return;
+    }
+  }
+  p.channel->cancel();
+  send_error(res, api_error(503, "unavailable_error", "the request timed out"));
+}
+
+std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
+
+// Streams SSE events; a failed write (client gone) cancels the request, which frees its slot at the next step.
+void stream(Pending p, int timeout_s, httplib::Response& res) {
+  auto state = std::make_shared<Pending>(std::move(p));
+  auto first = std::make_shared<bool>(true);
+  auto finished = std::make_shared<bool>(false);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [state, first, finished, deadline](size_t, httplib::DataSink& sink) {
+        Pending& s = *state;
+        const Api api = s.request.api;
+        if (*finished) return false;
+        for (;;) {
+          if (std::chrono::steady_clock::now() > deadline || !sink.is_writable()) {
+            s.channel->cancel();
+            return false;
+          }
+          auto e = s.channel->pop(std::chrono::milliseconds(100));
+          if (!e) continue;
+          std::string out;
+          if (e->kind == RequestEvent::Kind::kText) {
+            if (e->text.empty() && !*first) continue;
+            out = sse(stream_chunk(api, s.meta, e->text, std::nullopt, *first, nullptr));
+            *first = false;
+          } else if (e->kind == RequestEvent::Kind::kError) {
+            out = sse(json::parse(api_error(*e->error).body()));
+            *finished = true;
+          } else {
+            if (*first && api == Api::kChat) out += sse(stream_chunk(api, s.meta, "", std::nullopt, true, nullptr));
+            out += sse(stream_chunk(api, s.meta, "", e->finish, false, &e->usage));
+            if (s.request.include_usage && api != Api::kLlamaCompletion) {
+              out += sse(usage_chunk(api, s.meta, e->usage));
+            }
+            if (api != Api::kLlamaCompletion) out += "data: [DONE]\n\n";
+            *finished = true;
+          }
+          if (!sink.write(out.data(), out.size())) {
+            s.channel->cancel();
+            return false;
+          }
+          if (*finished) sink.done();
+          return true;
+        }
+      },
+      [state](bool success) {
+        if (!success) state->channel->cancel();
+      });
+}
+
+}  // namespace
+
+void handle_generation(HttpServer::Impl& impl, Api api, const httplib::Request& req, httplib::Response& res) {
+  auto engine = impl.ready();
+  if (!engine) {
+    send_error(res, api_error(503, "unavailable_error", "Loading model"));
+    return;
+  }
+  auto pending = submit(impl, *engine, api, req, res);
+  if (!pending) return;
+  if (pending->request.stream) {
+    stream(std::move(*pending), impl.config.timeout_s, res);
+  } else {
+    collect(*pending, impl.config.timeout_s, res);
+  }
+}
+
+}  // namespace specula::server

@@ -1,0 +1,102 @@
+// specula serve: the OpenAI-compatible HTTP server (llama-server's command line).
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "base/log.h"
+#include "config/serve_config.h"
+#include "kv/cache_types.h"
+#include "runtime/engine.h"
+#include "server/http_server.h"
+#include "subcommand.h"
+#include "tokenizer/chat_template.h"
+
+namespace specula::tools {
+namespace {
+
+std::optional<tokenizer::ChatTemplateVariant> chat_variant(const format::GgufFile& file) {
+  if (const auto* t = file.find("tokenizer.chat_template"); t != nullptr && t->as_string() != nullptr) {
+    auto v = tokenizer::classify_chat_template(*t->as_string());
+    if (v.ok()) return v.value();
+  }
+  if (file.architecture() == "gemma4") return tokenizer::ChatTemplateVariant::kGemma4It;
+  return std::nullopt;
+}
+
+// Validated engine options from the config (cache type names are checked here, before anything loads).
+Result<runtime::EngineOptions> engine_options(const config::ServeConfig& c) {
+  runtime::EngineOptions o;
+  o.model_path = c.model_path;
+  o.n_ctx = c.n_ctx;
+  o.n_parallel = c.n_parallel;
+  o.threads = c.threads;
+  o.ubatch = c.ubatch;
+  o.queue_max = c.queue_max;
+  o.spec = c.spec;
+  SPECULA_TRY(o.cache_types, kv::parse_cache_types(c.cache_type_k, c.cache_type_v));
+  auto draft = kv::parse_cache_types(c.cache_type_k_draft, c.cache_type_v_draft);
+  if (!draft.ok()) return draft.error().with_context("-ctkd/-ctvd");
+  return o;
+}
+
+int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options) {
+  // SIGINT/SIGTERM are taken by sigwait below; threads created from here on inherit the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  server::HttpServer http(cfg);
+  if (Status st = http.bind(); !st.ok()) return fail("serve", st.error().message());
+  std::thread http_thread([&] { http.serve(); });
+  log::info("listening on http://{}:{} (loading the model)", cfg.host, cfg.port);
+  auto engine = runtime::Engine::create(options);
+  if (!engine.ok()) {
+    http.stop();
+    http_thread.join();
+    return fail("serve", engine.error().message());
+  }
+  std::shared_ptr<runtime::Engine> e = std::move(engine.value());
+  const auto chat = chat_variant(e->model().file());
+  log::info("kv pool: {}", e->kv_description());
+  log::info("chat template: {}", chat ? tokenizer::chat_template_variant_name(*chat) : "none (chat endpoints refuse)");
+  e->start();
+  http.set_engine(e, chat);
+  log::info("ready");
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::info("signal {}: shutting down", sig);
+  http.stop();
+  http_thread.join();
+  e->stop();
+  return 0;
+}
+
+}  // namespace
+
+int cmd_serve(const Args& args) {
+  const auto parser = config::serve_flags();
+  if (config::FlagParser::help_requested(args)) {
+    std::printf("%s", parser.help().c_str());
+    return 0;
+  }
+  for (const auto& a : args) {
+    if (auto why = config::unsupported_serve_flag(a)) return fail("serve", *why);
+  }
+  auto flags = parser.parse(args);
+  if (!flags.ok()) return fail("serve", flags.error().message());
+  auto cfg = config::make_serve_config(flags.value());
+  if (!cfg.ok()) return fail("serve", cfg.error().message());
+  if (std::holds_alternative<config::VisionOn>(cfg->vision)) {
+    return fail("serve", "--mmproj: vision is not available in this build");
+  }
+  auto options = engine_options(cfg.value());
+  if (!options.ok()) return fail("serve", options.error().message());
+  log::set_options({log::Level::kInfo, cfg->log_json ? log::Format::kJson : log::Format::kText});
+  for (const auto& line : cfg->describe()) log::info("{}", line);
+  return serve(cfg.value(), options.value());
+}
+
+}  // namespace specula::tools
+
+SPECULA_SUBCOMMAND(serve, 5, "OpenAI-compatible HTTP server (llama-server's flags)", specula::tools::cmd_serve);
