@@ -1,11 +1,15 @@
 // specula logits -m M.gguf --tokens 2,105,... --out FILE [--ubatch N] [-t N]
 // Writes raw little-endian float32 logits [n_tokens, n_vocab], row-major, one row per prompt position.
+// With --mmproj and --image (repeatable), each image block of the tokens (<|image>, N x <|image|>, <image|>)
+// takes the next image's embeddings; N must equal that image's soft-token count.
 #include <cstdio>
 #include <fstream>
 
 #include "config/flags.h"
 #include "kv/cache_types.h"
 #include "model/text/text_model.h"
+#include "model/vision/vision_model.h"
+#include "runtime/multimodal.h"
 #include "subcommand.h"
 #include "tool_common.h"
 
@@ -21,7 +25,38 @@ config::FlagParser logits_flags() {
   p.add({{"-ctk", "--cache-type-k"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-ctv", "--cache-type-v"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
+  p.add({{"--mmproj"}, config::FlagKind::kValue, "vision projector GGUF (needed by --image)", "", "FILE"});
+  p.add({{"--image"}, config::FlagKind::kRepeated, "image for the next image block of --tokens (repeatable)", "", "FILE"});
+  p.add({{"--image-max-tokens"}, config::FlagKind::kValue, "soft tokens per image: 70, 140, 280, 560 or 1120", "280"});
   return p;
+}
+
+// The forward rows of the tokens: plain token rows, or with --mmproj/--image, image blocks as embedding rows
+// (the embeddings are kept in `images`, which must outlive the rows).
+Result<std::vector<model::ForwardRow>> prompt_rows(const config::FlagValues& flags, ThreadPool& pool,
+                                                   const model::TextModel& m, const std::vector<int32_t>& tokens,
+                                                   std::vector<runtime::ImageEmbedding>& images) {
+  const auto mmproj = flags.get("--mmproj");
+  const auto paths = flags.all("--image");
+  if (!mmproj) {
+    if (!paths.empty()) return make_error(ErrorCode::kInvalidArgument, "--image needs --mmproj");
+    std::vector<model::ForwardRow> rows;
+    for (size_t i = 0; i < tokens.size(); ++i) rows.push_back({tokens[i], static_cast<int32_t>(i), 0, nullptr});
+    return rows;
+  }
+  SPECULA_TRY(const auto budget, flags.get_int("--image-max-tokens", 1, 1 << 20));
+  const int max_tokens = static_cast<int>(budget.value_or(runtime::kDefaultImageMaxTokens));
+  if (!runtime::valid_max_soft_tokens(max_tokens)) {
+    return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens must be 70, 140, 280, 560 or 1120");
+  }
+  SPECULA_TRY(auto vision, model::VisionModel::load(*mmproj));
+  SPECULA_RETURN_IF_ERROR(runtime::check_vision_matches_text(*vision, m));
+  SPECULA_TRY(const auto ids, runtime::image_token_ids(m.file()));
+  for (const auto& path : paths) {
+    SPECULA_TRY(auto emb, runtime::embed_image_file(pool, *vision, path, max_tokens));
+    images.push_back(std::move(emb));
+  }
+  return runtime::multimodal_rows(tokens, ids, images);
 }
 
 }  // namespace
@@ -61,16 +96,16 @@ int cmd_logits(const Args& args) {
   auto cache = m.make_kv_cache(kv_options);
   if (!cache.ok()) return fail("logits", cache.error().message());
   ThreadPool pool(threads.value());
+  std::vector<runtime::ImageEmbedding> images;
+  auto all_rows = prompt_rows(*flags, pool, m, *tokens, images);
+  if (!all_rows.ok()) return fail("logits", all_rows.error().message());
   std::vector<float> logits(n * vocab);
   const size_t ub = static_cast<size_t>(ubatch->value_or(512));
   for (size_t begin = 0; begin < n; begin += ub) {
     const size_t end = std::min(n, begin + ub);
-    std::vector<model::ForwardRow> rows;
+    const std::span<const model::ForwardRow> rows(all_rows->data() + begin, end - begin);
     std::vector<int32_t> out_rows;
-    for (size_t i = begin; i < end; ++i) {
-      rows.push_back({(*tokens)[i], static_cast<int32_t>(i), 0, nullptr});
-      out_rows.push_back(static_cast<int32_t>(i - begin));
-    }
+    for (size_t i = begin; i < end; ++i) out_rows.push_back(static_cast<int32_t>(i - begin));
     auto st = m.forward(pool, *cache.value(), rows, {out_rows, logits.data() + begin * vocab, nullptr});
     if (!st.ok()) return fail("logits", st.error().message());
   }

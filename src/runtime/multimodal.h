@@ -1,0 +1,53 @@
+// Multimodal prompt assembly: images -> vision embeddings -> forward rows that replace each image block's
+// soft tokens (gemma4-spec.md §2.6). Image blocks in a token list are `<|image>` N x `<|image|>` `<image|>`.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/thread_pool.h"
+#include "model/text/text_model.h"
+#include "model/vision/vision_model.h"
+#include "runtime/image.h"
+
+namespace specula::runtime {
+
+inline constexpr int kDefaultImageMaxTokens = 280;
+
+// The image token ids of a text model's vocabulary (looked up by their text).
+struct ImageTokenIds {
+  int32_t boi = -1;   // <|image>
+  int32_t soft = -1;  // <|image|>
+  int32_t eoi = -1;   // <image|>
+};
+// Errors: the vocabulary lacks one of the three tokens (not a Gemma 4 vision-capable vocabulary).
+Result<ImageTokenIds> image_token_ids(const format::GgufFile& text_model);
+
+// One encoded image: embeds [n_tokens, text_hidden].
+struct ImageEmbedding {
+  int64_t n_tokens = 0;
+  std::vector<float> embeds;
+};
+
+Result<ImageEmbedding> embed_image(ThreadPool& pool, const model::VisionModel& vision, const RgbImage& image,
+                                   int max_soft_tokens);
+Result<ImageEmbedding> embed_image_file(ThreadPool& pool, const model::VisionModel& vision, const std::string& path,
+                                        int max_soft_tokens);
+
+// Errors when the projector's output width differs from the text model's hidden size.
+Status check_vision_matches_text(const model::VisionModel& vision, const model::TextModel& text);
+
+// The token ids of one image block: boi, n x soft, eoi.
+std::vector<int32_t> image_block(const ImageTokenIds& ids, int64_t n_tokens);
+
+// Forward rows of one sequence from position 0: the i-th image block's soft tokens become embedding rows of
+// images[i] (token = pad id 0 for PLE). The rows point into `images`, which must outlive them. Errors: a
+// block's soft-token count differs from its image's, blocks and images differ in number, a soft token or
+// eoi outside a block.
+Result<std::vector<model::ForwardRow>> multimodal_rows(std::span<const int32_t> tokens, const ImageTokenIds& ids,
+                                                       std::span<const ImageEmbedding> images, int32_t seq = 0);
+
+}  // namespace specula::runtime
