@@ -21,6 +21,7 @@ test: build
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/fetch-models.sh
 
 build: deps
 	@cmake --preset $(PRESET) >/dev/null

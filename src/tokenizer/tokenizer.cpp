@@ -175,9 +175,14 @@ Result<std::vector<TokenId>> Tokenizer::tokenize(std::string_view text, const To
 
   std::vector<Fragment> fragments;
   if (!text.empty()) fragments.push_back({-1, 0, text.size()});
-  if (options.parse_special) {
+  // Control and unknown tokens are cut out only with parse_special. SentencePiece vocabularies' user-defined
+  // pieces always are (llama.cpp's rule, and HF's for added non-special tokens): they are ordinary text
+  // pieces, e.g. Gemma 3's "\n" and whitespace runs, which the merges alone would spell differently.
+  const bool text_pieces = v.kind() == VocabKind::kLlamaSpm;
+  {
     std::vector<Fragment> next;
     for (const TokenId id : v.special_ids()) {
+      if (!options.parse_special && !(text_pieces && v.type(id) == TokenType::kUserDefined)) continue;
       split_on_special(text, id, v.piece(id), v.info(id), fragments, next);
       fragments.swap(next);
     }

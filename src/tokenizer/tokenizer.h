@@ -3,7 +3,7 @@
 // tokenizer so that ids match the GGUF's reference behaviour. Immutable after construction and safe to
 // use from several threads at once; copies share the same tables.
 //
-// Tokenize: optional BOS, then special tokens (when parse_special) are cut out of the text first, longest
+// Tokenize: optional BOS, then special tokens (control ones only when parse_special) are cut out first, longest
 // piece first; every remaining text fragment is space-escaped (' ' -> U+2581) and encoded (llama vocabs
 // also get a leading space when they ask for it, at the start and after every special token).
 // Detokenize: pieces -> text (U+2581 -> ' ', <0xNN> -> the byte); control tokens are hidden unless
@@ -28,8 +28,9 @@ namespace specula::tokenizer {
 struct TokenizeOptions {
   // Add the vocabulary's BOS (and EOS, for the rare vocabs that ask for it), if the vocabulary adds them.
   bool add_special = true;
-  // Recognise control / user-defined token pieces in the text (e.g. "<|turn>"). When false they are never
-  // produced: their text is tokenized as ordinary characters.
+  // Recognise control token pieces in the text (e.g. "<|turn>"). When false they are never produced: their
+  // text is tokenized as ordinary characters. The user-defined pieces of SentencePiece vocabularies are
+  // recognised either way (llama.cpp and HF treat them as part of the text's vocabulary; Gemma 3's "\n").
   bool parse_special = true;
 };
 

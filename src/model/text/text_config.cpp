@@ -240,7 +240,28 @@ Result<TextConfig> read_text_config(const format::GgufFile& f) {
       c.embed_scale = std::sqrt(static_cast<float>(c.hidden));
       break;
     case TextArch::kGemma3: {
-      SPECULA_TRY(const double qpas, get_real(f, a + "attention.query_pre_attn_scalar", key_len));
+      // Gemma 3 vs Gemma 4, checked against transformers 5.17 models/gemma3/modeling_gemma3.py and against its
+      // logits on google/gemma-3-270m's weights (tests/unit/model/real_models_test.cpp):
+      //  * RMSNorm multiplies by (1 + w); llama.cpp's converter already stored 1 + w in the GGUF, so the stored
+      //    weight is used as is (as for Gemma 4). Applies to attn/ffn/post norms, q_norm, k_norm, output_norm.
+      //  * q_norm and k_norm as in Gemma 4, but no weightless v_norm (text_forward.cpp: Gemma 4 only).
+      //  * query scale query_pre_attn_scalar^-0.5 (Gemma 4: 1). The GGUF does not store it; llama.cpp uses
+      //    key_length, except for the 27B (62 layers), whose scalar is hidden / heads = 168.
+      //  * layer_types: every 6th layer global, the rest sliding (window 512 for 270M/1B, 1024 above); the GGUF
+      //    has no pattern key (sliding_pattern() above). Same head dim and KV heads on every layer.
+      //  * RoPE NeoX on all dims; global layers rope.freq_base (1e6), sliding layers 10000 (rope_local_base_freq,
+      //    not in the GGUF); no proportional/partial RoPE or frequency factors. 4B and larger add linear
+      //    scaling (factor 8) on global layers: refused below until it is implemented and tested.
+      //  * embeddings scaled by sqrt(hidden), gelu_pytorch_tanh MLP, tied LM head: as Gemma 4. No final or
+      //    attention logit soft-cap (both null in the configs), no PLE, KV sharing, MoE, k_eq_v or
+      //    layer_output_scale.
+      const double default_qpas = c.n_layers == 62 ? static_cast<double>(c.hidden) / c.n_heads : key_len;
+      SPECULA_TRY(const double qpas, get_real(f, a + "attention.query_pre_attn_scalar", default_qpas));
+      SPECULA_TRY(const double rope_scale, get_real(f, a + "rope.scaling.factor", 1.0));
+      if (rope_scale != 1.0) {
+        return make_error(ErrorCode::kUnsupported, "{}: Gemma 3 with RoPE scaling (factor {}, the 4B and larger "
+                          "models) is not supported yet; the 270M and 1B models are", f.path(), rope_scale);
+      }
       if (qpas <= 0) return make_error(ErrorCode::kCorruptData, "{}: query_pre_attn_scalar must be positive", f.path());
       c.attn_scale = static_cast<float>(1.0 / std::sqrt(qpas));
       c.embed_scale = std::sqrt(static_cast<float>(c.hidden));
