@@ -1,6 +1,7 @@
 // specula serve: the OpenAI-compatible HTTP server (llama-server's command line).
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "base/log.h"
@@ -67,9 +68,12 @@ int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options)
   sigwait(&signals, &sig);
   log::info("signal {}: shutting down", sig);
   http.stop();
-  http_thread.join();
-  e->stop();
-  return 0;
+  e->stop();  // in-flight requests end with an error event; the engine thread is joined
+  // HTTP workers may sit in a keep-alive wait for seconds; nothing they hold needs flushing, so exit now instead of
+  // joining them (the OS closes their sockets).
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(0);
 }
 
 }  // namespace

@@ -135,7 +135,7 @@ FlagParser serve_flags() {
   p.add({{"-c", "--ctx-size"}, K::kValue, "context size per slot in tokens", "4096"});
   p.add({{"-np", "--parallel"}, K::kValue, "number of slots (requests decoded together)", "1"});
   p.add({{"-t", "--threads"}, K::kValue, "compute threads", "all cores"});
-  p.add({{"--threads-http"}, K::kValue, "HTTP worker threads", "slots + 2"});
+  p.add({{"--threads-http"}, K::kValue, "HTTP worker threads", "5 x slots + 2"});
   p.add({{"-ub", "--ubatch-size"}, K::kValue, "prefill chunk size", "512"});
   p.add({{"-b", "--batch-size"}, K::kValue, "logical batch size (caps -ub)", "512"});
   p.add({{"-n", "--n-predict"}, K::kValue, "default max tokens per request (-1 = until a stop)", "-1"});
@@ -191,8 +191,9 @@ Result<ServeConfig> make_serve_config(const FlagValues& f) {
     return make_error(ErrorCode::kInvalidArgument, "--log-format must be text or json, got '{}'", log_format);
   }
   c.log_json = log_format == "json";
-  if (c.threads_http == 0) c.threads_http = c.n_parallel + 2;
   c.queue_max = 4 * c.n_parallel;
+  // Enough HTTP workers for every slot, a full queue and two more (so a full queue is answered 503 quickly).
+  if (c.threads_http == 0) c.threads_http = c.n_parallel + c.queue_max + 2;
   return c;
 }
 

@@ -44,7 +44,7 @@ struct ServeConfig {
   int n_ctx = 4096;                   // positions per slot
   int n_parallel = 1;                 // slots
   int threads = 1;                    // compute threads
-  int threads_http = 0;               // 0: as many as slots + 2
+  int threads_http = 0;               // 0: slots + queue + 2
   int ubatch = 512;                   // prefill chunk
   int n_predict = -1;                 // default max tokens of a request (-1: until a stop or the context end)
   ServeSampling sampling;

@@ -209,7 +209,9 @@ Result<std::vector<int32_t>> read_prompt(const json& b, const ParseContext& ctx)
   const json* p = v;
   if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) p = &(*v)[0];
   std::vector<int32_t> out;
-  if (auto bos = ctx.tok->vocab().bos_id(); bos && ctx.tok->vocab().add_bos()) out.push_back(*bos);
+  // BOS goes before a prompt that starts with text; a prompt that starts with token ids is taken as given.
+  const bool starts_with_text = p->is_string() || (p->is_array() && !p->empty() && (*p)[0].is_string());
+  if (auto bos = ctx.tok->vocab().bos_id(); bos && ctx.tok->vocab().add_bos() && starts_with_text) out.push_back(*bos);
   if (p->is_string()) {
     SPECULA_TRY(auto ids, ctx.tok->tokenize(p->get<std::string>(), {.add_special = false, .parse_special = true}));
     out.insert(out.end(), ids.begin(), ids.end());
@@ -228,6 +230,7 @@ Result<std::vector<int32_t>> read_prompt(const json& b, const ParseContext& ctx)
   } else {
     return make_error(ErrorCode::kInvalidArgument, "'prompt' must be a string or an array of strings/token ids");
   }
+  if (out.empty()) return make_error(ErrorCode::kInvalidArgument, "'prompt' is empty");
   return out;
 }
 
