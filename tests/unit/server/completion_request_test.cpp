@@ -1,0 +1,97 @@
+// Request bodies -> typed CompletionRequest: field types and ranges, the allow-list, refusals, prompts.
+#include <gtest/gtest.h>
+
+#include "format/gguf_reader.h"
+#include "server/completion_request.h"
+#include "test_paths.h"
+
+namespace specula::server {
+namespace {
+
+class CompletionRequestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto file = format::GgufFile::open(test::shared_dir() + "/assets/llamacpp-vocab/ggml-vocab-llama-spm.gguf");
+    ASSERT_TRUE(file.ok()) << file.error().message();
+    auto tok = tokenizer::Tokenizer::from_gguf(file.value());
+    ASSERT_TRUE(tok.ok()) << tok.error().message();
+    tok_.emplace(std::move(tok.value()));
+    config_.n_parallel = 2;
+    ctx_ = {&*tok_, tokenizer::ChatTemplateVariant::kChatml, &config_};
+  }
+  Result<CompletionRequest> parse(Api api, const std::string& body) { return parse_completion(api, body, ctx_); }
+  std::string error(Api api, const std::string& body) {
+    auto r = parse(api, body);
+    return r.ok() ? "" : r.error().message();
+  }
+
+  std::optional<tokenizer::Tokenizer> tok_;
+  config::ServeConfig config_;
+  ParseContext ctx_;
+};
+
+TEST_F(CompletionRequestTest, ChatFieldsAreRead) {
+  auto r = parse(Api::kChat, R"({"model":"x","messages":[{"role":"user","content":"hi"}],"max_tokens":5,
+    "max_completion_tokens":7,"temperature":0,"top_p":0.5,"top_k":3,"min_p":0.1,"seed":42,"stop":"END",
+    "presence_penalty":0.5,"frequency_penalty":-0.5,"logit_bias":{"13":-100},"stream":true,
+    "stream_options":{"include_usage":true},"user":"ignored","n":1})");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->stop.max_tokens, 7);  // max_completion_tokens wins over the deprecated max_tokens
+  EXPECT_EQ(r->sampling.temperature, 0.0f);
+  EXPECT_EQ(r->sampling.top_p, 0.5f);
+  EXPECT_EQ(r->sampling.top_k, 3);
+  EXPECT_EQ(r->sampling.seed, 42u);
+  EXPECT_EQ(r->stop.stop, std::vector<std::string>{"END"});
+  ASSERT_EQ(r->sampling.logit_bias.size(), 1u);
+  EXPECT_EQ(r->sampling.logit_bias[0].token, 13);
+  EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
+  // ChatML rendering, tokenized without an extra BOS: "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n".
+  auto expected = tok_->tokenize("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",
+                                 {.add_special = false, .parse_special = true});
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(r->prompt, expected.value());
+}
+
+TEST_F(CompletionRequestTest, LlamaCompletionPrompts) {
+  auto text = parse(Api::kLlamaCompletion, R"({"prompt":"Hello","n_predict":3,"logit_bias":[[5,false],[6,1.5]],
+    "cache_prompt":false,"id_slot":1})");
+  ASSERT_TRUE(text.ok()) << text.error().message();
+  EXPECT_EQ(text->prompt.front(), *tok_->vocab().bos_id());
+  EXPECT_EQ(text->stop.max_tokens, 3);
+  EXPECT_FALSE(text->cache_prompt);
+  EXPECT_EQ(text->id_slot, 1);
+  ASSERT_EQ(text->sampling.logit_bias.size(), 2u);
+  EXPECT_TRUE(std::isinf(text->sampling.logit_bias[0].bias));
+  auto ids = parse(Api::kLlamaCompletion, R"({"prompt":[10,11,12]})");
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+  EXPECT_EQ(ids->prompt, (std::vector<int32_t>{10, 11, 12}));  // token ids are taken as given
+}
+
+TEST_F(CompletionRequestTest, BadFieldsAreNamed) {
+  const std::string msg = R"("messages":[{"role":"user","content":"x"}])";
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"frobnicate":1})").find("'frobnicate'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"max_tokens":-1})").find("'max_tokens'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"max_tokens":1e3})").find("'max_tokens'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"max_tokens":99999999999999999999})").find("'max_tokens'"),
+            std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"temperature":"hot"})").find("'temperature'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"n":3})").find("'n'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"tools":[{"type":"function"}]})").find("'tools'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"id_slot":2})").find("'id_slot'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, R"({"messages":[]})").find("'messages'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, "{not json").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error(Api::kCompletions, R"({"prompt":"x","messages":[]})").find("'messages'"), std::string::npos);
+  EXPECT_NE(error(Api::kLlamaCompletion, R"({"prompt":[1,-2]})").find("'prompt'"), std::string::npos);
+}
+
+TEST_F(CompletionRequestTest, ImagesWithoutMmprojAreRefused) {
+  auto r = parse(Api::kChat, R"({"messages":[{"role":"user","content":[{"type":"text","text":"what"},
+    {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(r.error().message().find("--mmproj"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace specula::server
