@@ -3,8 +3,10 @@
 #include <optional>
 
 #include "model/text/text_model.h"
+#include "model/vision/vision_model.h"
 #include "run_options.h"
 #include "runtime/generate.h"
+#include "runtime/multimodal_generate.h"
 #include "runtime/speculative.h"
 #include "runtime/speculative_setup.h"
 #include "runtime/stop_matcher.h"
@@ -25,12 +27,42 @@ Result<tokenizer::ChatTemplateVariant> chat_variant(const RunSettings& s, const 
   return make_error(ErrorCode::kUnsupported, "the model has no chat template specula can render; use --chat-template");
 }
 
+constexpr const char* kImageMarker = "<|image|>";
+
+// The user turn's parts: text split at each <|image|> marker into image parts; with images but no marker,
+// the images come first.
+std::vector<tokenizer::ChatPart> user_parts(const RunSettings& s) {
+  std::vector<tokenizer::ChatPart> parts;
+  const std::string& text = *s.prompt;
+  if (!s.images.empty() && text.find(kImageMarker) == std::string::npos) {
+    for (size_t i = 0; i < s.images.size(); ++i) parts.push_back(tokenizer::ChatPart::image());
+    parts.push_back(tokenizer::ChatPart::make_text(text));
+    return parts;
+  }
+  size_t begin = 0;
+  for (size_t at = text.find(kImageMarker); at != std::string::npos; at = text.find(kImageMarker, begin)) {
+    if (at > begin) parts.push_back(tokenizer::ChatPart::make_text(text.substr(begin, at - begin)));
+    parts.push_back(tokenizer::ChatPart::image());
+    begin = at + std::string(kImageMarker).size();
+  }
+  if (begin < text.size()) parts.push_back(tokenizer::ChatPart::make_text(text.substr(begin)));
+  return parts;
+}
+
 Result<std::vector<int32_t>> prompt_tokens(const RunSettings& s, const tokenizer::Tokenizer& tok,
                                            const format::GgufFile& file) {
-  if (!s.chat) return tok.tokenize(*s.prompt, {.add_special = true, .parse_special = true});
+  if (!s.chat) {
+    std::string text = *s.prompt;
+    if (!s.images.empty() && text.find(kImageMarker) == std::string::npos) {
+      std::string markers;
+      for (size_t i = 0; i < s.images.size(); ++i) markers += kImageMarker;
+      text = markers + text;
+    }
+    return tok.tokenize(text, {.add_special = true, .parse_special = true});
+  }
   std::vector<tokenizer::ChatMessage> messages;
   if (s.system) messages.push_back({tokenizer::ChatRole::kSystem, {tokenizer::ChatPart::make_text(*s.system)}});
-  messages.push_back({tokenizer::ChatRole::kUser, {tokenizer::ChatPart::make_text(*s.prompt)}});
+  messages.push_back({tokenizer::ChatRole::kUser, user_parts(s)});
   SPECULA_TRY(const auto variant, chat_variant(s, file));
   SPECULA_TRY(const std::string text, tokenizer::render_chat(messages, {.variant = variant,
                                                                        .add_generation_prompt = true,
@@ -48,6 +80,7 @@ void print_text(const std::string& text) {
 // the same distribution when sampling. Prints the acceptance summary (and every round with --spec-stats).
 Result<runtime::GenerateStats> generate_speculative(const RunSettings& s, ThreadPool& pool, model::TextModel& m,
                                                     kv::KvCache& cache, const std::vector<int32_t>& prompt,
+                                                    std::span<const float* const> prompt_embeddings,
                                                     runtime::Sampler& sampler, const runtime::GenerateOptions& options,
                                                     const runtime::TokenCallback& on_token) {
   SPECULA_TRY(auto speculator, runtime::Speculator::create(s.spec, m));
@@ -60,7 +93,7 @@ Result<runtime::GenerateStats> generate_speculative(const RunSettings& s, Thread
   o.ignore_eos = options.ignore_eos;
   o.stop_ids = options.stop_ids;
   o.record_rounds = s.spec_stats;
-  const runtime::SpecSequence seq{prompt, &sampler};
+  const runtime::SpecSequence seq{prompt, &sampler, prompt_embeddings};
   SPECULA_TRY(auto r, runtime::speculative_generate(pool, m, cache, std::span(&seq, 1), speculator->source(), o,
                                                     [&](size_t, int32_t t) { return on_token(t); }));
   if (s.spec_stats) {
@@ -79,10 +112,28 @@ Result<runtime::GenerateStats> generate_speculative(const RunSettings& s, Thread
   return stats;
 }
 
-// Streams the generated text (when the model has a tokenizer); returns the ids generated.
+// The prompt with its images encoded (--mmproj/--image): placeholders expanded to image blocks.
+Result<runtime::MultimodalPrompt> encode_images(const RunSettings& s, const model::TextModel& m,
+                                                const std::vector<int32_t>& tokens) {
+  SPECULA_TRY(auto vision, model::VisionModel::load(*s.mmproj_path));
+  SPECULA_RETURN_IF_ERROR(runtime::check_vision_matches_text(*vision, m));
+  SPECULA_TRY(const auto ids, runtime::image_token_ids(m.file()));
+  ThreadPool pool(s.threads);
+  std::vector<runtime::ImageEmbedding> images;
+  for (const auto& path : s.images) {
+    SPECULA_TRY(auto emb, runtime::embed_image_file(pool, *vision, path, s.image_max_tokens));
+    std::fprintf(stderr, "image %s: %lld soft tokens\n", path.c_str(), static_cast<long long>(emb.n_tokens));
+    images.push_back(std::move(emb));
+  }
+  return runtime::make_multimodal_prompt(tokens, ids, std::move(images));
+}
+
+// Streams the generated text (when the model has a tokenizer); returns the ids generated. With images, `mm`
+// holds the expanded prompt and its embedding rows.
 Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
                                     const std::optional<tokenizer::Tokenizer>& tok, const std::vector<int32_t>& prompt,
-                                    bool echoed, runtime::GenerateStats& stats) {
+                                    const std::optional<runtime::MultimodalPrompt>& mm, bool echoed,
+                                    runtime::GenerateStats& stats) {
   SPECULA_TRY(auto sampler_cfg, runtime::SamplerConfig::create(s.sampling, m.vocab()));
   runtime::Sampler sampler(std::move(sampler_cfg));
   kv::KvPoolOptions kv_options;
@@ -112,10 +163,15 @@ Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
     print_text(out.text);
     return !matcher.stopped();
   };
-  if (std::holds_alternative<config::SpecOff>(s.spec)) {
+  const bool spec_off = std::holds_alternative<config::SpecOff>(s.spec);
+  if (mm && spec_off) {
+    SPECULA_TRY(stats, runtime::generate_multimodal(pool, m, *cache, *mm, sampler, options, on_token));
+  } else if (mm) {
+    SPECULA_TRY(stats, generate_speculative(s, pool, m, *cache, mm->tokens, mm->embeddings, sampler, options, on_token));
+  } else if (spec_off) {
     SPECULA_TRY(stats, runtime::generate(pool, m, *cache, prompt, sampler, options, on_token));
   } else {
-    SPECULA_TRY(stats, generate_speculative(s, pool, m, *cache, prompt, sampler, options, on_token));
+    SPECULA_TRY(stats, generate_speculative(s, pool, m, *cache, prompt, {}, sampler, options, on_token));
   }
   SPECULA_RETURN_IF_ERROR(piece_error);
   if (detok && !matcher.stopped()) print_text(matcher.feed(detok->finish()).text + matcher.finish());
@@ -154,8 +210,14 @@ int cmd_run(const Args& args) {
       echoed = true;
     }
   }
+  std::optional<runtime::MultimodalPrompt> mm;
+  if (s.mmproj_path) {
+    auto encoded = encode_images(s, *model.value(), prompt.value());
+    if (!encoded.ok()) return fail("run", encoded.error().message());
+    mm = std::move(encoded.value());
+  }
   runtime::GenerateStats stats;
-  auto generated = stream(s, *model.value(), tok, prompt.value(), echoed, stats);
+  auto generated = stream(s, *model.value(), tok, prompt.value(), mm, echoed, stats);
   if (!generated.ok()) return fail("run", generated.error().message());
   print_text("\n");
   if (s.print_ids || !tok) {

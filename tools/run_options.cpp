@@ -40,6 +40,11 @@ config::FlagParser run_flags() {
   p.add({{"-t", "--threads"}, FlagKind::kValue, "CPU threads", "all cores"});
   p.add({{"--print-ids"}, FlagKind::kSwitch, "print the generated token ids on one line after the text", ""});
   p.add({{"--no-display-prompt"}, FlagKind::kSwitch, "do not echo the prompt before the generated text", ""});
+  p.add({{"--mmproj"}, FlagKind::kValue, "vision projector GGUF (needed by --image)", "", "FILE"});
+  p.add({{"--image"}, FlagKind::kRepeated,
+         "image file (repeatable); each <|image|> in the prompt marks where the next one goes, else before the text",
+         "", "FILE"});
+  p.add({{"--image-max-tokens"}, FlagKind::kValue, "soft tokens per image: 70, 140, 280, 560 or 1120", "280"});
   config::add_spec_flags(p);
   p.add({{"--spec-stats"}, FlagKind::kSwitch, "print the drafted and accepted tokens of every speculation round", ""});
   return p;
@@ -121,6 +126,15 @@ Result<RunSettings> run_settings(const config::FlagValues& f) {
   r.echo_prompt = !f.has("--no-display-prompt");
   SPECULA_TRY(r.spec, config::spec_config_from_flags(f));
   r.spec_stats = f.has("--spec-stats");
+  r.mmproj_path = f.get("--mmproj");
+  r.images = f.all("--image");
+  if (!r.images.empty() && !r.mmproj_path) return make_error(ErrorCode::kInvalidArgument, "--image needs --mmproj");
+  SPECULA_TRY(const auto budget, f.get_int("--image-max-tokens", 1, 1 << 20));
+  if (budget) r.image_max_tokens = static_cast<int>(*budget);
+  if (r.image_max_tokens != 70 && r.image_max_tokens != 140 && r.image_max_tokens != 280 &&
+      r.image_max_tokens != 560 && r.image_max_tokens != 1120) {
+    return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens must be 70, 140, 280, 560 or 1120");
+  }
   if (r.spec_stats && std::holds_alternative<config::SpecOff>(r.spec)) {
     return make_error(ErrorCode::kInvalidArgument, "--spec-stats needs speculation (--mtp-head or --spec-type ngram)");
   }

@@ -34,6 +34,9 @@ struct RunSettings {
   bool echo_prompt = true;
   config::SpecConfig spec;   // --spec-type / --mtp-head / --draft-block-size
   bool spec_stats = false;   // print drafted/accepted per round
+  std::optional<std::string> mmproj_path;  // --mmproj
+  std::vector<std::string> images;         // --image, in prompt order
+  int image_max_tokens = 280;              // --image-max-tokens
 };
 
 // Validates the parsed flags (ranges, contradictions such as --tokens with -p or --chat).

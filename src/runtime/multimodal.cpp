@@ -96,4 +96,41 @@ Result<std::vector<model::ForwardRow>> multimodal_rows(std::span<const int32_t> 
   return rows;
 }
 
+std::vector<int32_t> expand_image_placeholders(std::span<const int32_t> tokens, const ImageTokenIds& ids,
+                                               std::span<const ImageEmbedding> images) {
+  std::vector<int32_t> out;
+  size_t image = 0;
+  bool in_block = false;
+  for (const int32_t t : tokens) {
+    if (t == ids.boi) in_block = true;
+    if (t == ids.soft && !in_block) {
+      // A lone placeholder: the next image's block (an extra placeholder stays, for multimodal_rows to report).
+      if (image < images.size()) {
+        const auto block = image_block(ids, images[image++].n_tokens);
+        out.insert(out.end(), block.begin(), block.end());
+        continue;
+      }
+    }
+    if (t == ids.eoi && in_block) {
+      in_block = false;
+      ++image;
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+Result<MultimodalPrompt> make_multimodal_prompt(std::span<const int32_t> tokens, const ImageTokenIds& ids,
+                                                std::vector<ImageEmbedding> images) {
+  MultimodalPrompt p;
+  p.images = std::move(images);
+  const auto expanded = expand_image_placeholders(tokens, ids, p.images);
+  SPECULA_TRY(const auto rows, multimodal_rows(expanded, ids, p.images));
+  for (const auto& r : rows) {
+    p.tokens.push_back(r.token);
+    p.embeddings.push_back(r.embedding);
+  }
+  return p;
+}
+
 }  // namespace specula::runtime

@@ -50,4 +50,21 @@ std::vector<int32_t> image_block(const ImageTokenIds& ids, int64_t n_tokens);
 Result<std::vector<model::ForwardRow>> multimodal_rows(std::span<const int32_t> tokens, const ImageTokenIds& ids,
                                                        std::span<const ImageEmbedding> images, int32_t seq = 0);
 
+// Expands each standalone image placeholder (a lone <|image|>, as the chat template and the processor write
+// it) into the next image's block; blocks already written out in full are kept. Image i is the i-th block.
+std::vector<int32_t> expand_image_placeholders(std::span<const int32_t> tokens, const ImageTokenIds& ids,
+                                               std::span<const ImageEmbedding> images);
+
+// A prompt as the text model consumes it: tokens (pad id 0 at soft tokens) and per position the embedding
+// row or null. `embeddings` points into `images`; moving the struct keeps them valid.
+struct MultimodalPrompt {
+  std::vector<ImageEmbedding> images;
+  std::vector<int32_t> tokens;
+  std::vector<const float*> embeddings;
+};
+
+// Expands placeholders and binds the blocks to the images (errors as multimodal_rows).
+Result<MultimodalPrompt> make_multimodal_prompt(std::span<const int32_t> tokens, const ImageTokenIds& ids,
+                                                std::vector<ImageEmbedding> images);
+
 }  // namespace specula::runtime

@@ -29,7 +29,7 @@ class Loop {
        const SpecOptions& options, const SpecTokenCallback& on_token)
       : pool_(pool), target_(target), cache_(cache), drafter_(drafter), options_(options), on_token_(on_token) {}
 
-  Status prefill(size_t i, std::span<const int32_t> prompt, Sampler* sampler);
+  Status prefill(size_t i, std::span<const int32_t> prompt, std::span<const float* const> embeddings, Sampler* sampler);
   Status round();
   bool any_active() const {
     return std::any_of(seqs_.begin(), seqs_.end(), [](const SeqState& s) { return !s.done; });
@@ -73,7 +73,8 @@ bool Loop::commit(size_t i, int32_t token) {
 }
 
 // Prefills sequence i in chunks (as generate() does), then samples and commits the first token.
-Status Loop::prefill(size_t i, std::span<const int32_t> prompt, Sampler* sampler) {
+Status Loop::prefill(size_t i, std::span<const int32_t> prompt, std::span<const float* const> embeddings,
+                     Sampler* sampler) {
   SeqState& s = seqs_.emplace_back();
   s.sampler = sampler;
   s.rng.seed(sampler->config().params().seed ^ kRngSalt);
@@ -87,7 +88,8 @@ Status Loop::prefill(size_t i, std::span<const int32_t> prompt, Sampler* sampler
     const size_t end = std::min(n, begin + step);
     rows.clear();
     for (size_t p = begin; p < end; ++p) {
-      rows.push_back({prompt[p], static_cast<int32_t>(p), static_cast<int32_t>(i), nullptr});
+      const float* embedding = embeddings.empty() ? nullptr : embeddings[p];
+      rows.push_back({prompt[p], static_cast<int32_t>(p), static_cast<int32_t>(i), embedding});
     }
     const std::vector<int32_t> last = {static_cast<int32_t>(rows.size() - 1)};
     SPECULA_RETURN_IF_ERROR(target_.forward(pool_, cache_, rows, {last, logits.data(), s.hidden.data()}));
@@ -204,6 +206,9 @@ Result<SpecResult> speculative_generate(ThreadPool& pool, model::TextModel& targ
   SpecResult result;
   for (const auto& s : sequences) {
     if (s.prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "a prompt is empty (it needs at least a BOS token)");
+    if (!s.prompt_embeddings.empty() && s.prompt_embeddings.size() != s.prompt.size()) {
+      return make_error(ErrorCode::kInternal, "prompt embeddings and prompt differ in length");
+    }
     if (static_cast<int>(s.prompt.size()) > cache.n_ctx()) {
       return make_error(ErrorCode::kOutOfRange, "a prompt has {} tokens but the context holds {}", s.prompt.size(),
                         cache.n_ctx());
@@ -213,7 +218,7 @@ Result<SpecResult> speculative_generate(ThreadPool& pool, model::TextModel& targ
   Loop loop(pool, target, cache, drafter, options, on_token);
   Timer timer;
   for (size_t i = 0; i < sequences.size(); ++i) {
-    SPECULA_RETURN_IF_ERROR(loop.prefill(i, sequences[i].prompt, sequences[i].sampler));
+    SPECULA_RETURN_IF_ERROR(loop.prefill(i, sequences[i].prompt, sequences[i].prompt_embeddings, sequences[i].sampler));
   }
   result.prompt_s = timer.elapsed_s();
   timer.reset();

@@ -56,6 +56,9 @@ struct SpecStats {
 struct SpecSequence {
   std::span<const int32_t> prompt;
   Sampler* sampler = nullptr;  // one per sequence (not owned)
+  // Optional, empty or [prompt.size()]: a non-null entry is the input embedding of that prompt row (image soft
+  // tokens, ForwardRow::embedding; the prompt holds the pad id there). Not owned; must outlive the call.
+  std::span<const float* const> prompt_embeddings = {};
 };
 
 struct SpecSequenceResult {

@@ -137,3 +137,51 @@ def test_unknown_projector_and_missing_tensor_are_errors(tmp_path):
     bad = rewrite_mmproj(tmp_path, drop="v.blk.1.attn_k.weight")
     r = specula("embed-image", "--mmproj", bad, "--image", COFFEE, "--out", str(tmp_path / "x.f32"))
     assert r.returncode == 1 and "v.blk.1.attn_k.weight" in r.stderr.decode(), r.stderr.decode()
+
+
+def run_image(*extra):
+    return specula("run", "-m", TEXT, "--mmproj", MMPROJ, "--image-max-tokens", "70", "-n", "16", "--temp", "0",
+                   "--print-ids", "-t", "2", *extra)
+
+
+def generated_ids(r):
+    assert r.returncode == 0, r.stderr.decode()
+    return [int(x) for x in r.stdout.decode().splitlines()[-1].split()]
+
+
+@pytest.mark.parametrize("extra", [[], ["--spec-type", "ngram", "--draft-block-size", "4"], ["-ub", "7"]],
+                         ids=["plain", "ngram-4", "ubatch-7"])
+def test_run_with_image_gives_transformers_greedy(extra):
+    # The fixture's text; the tokenizer adds the <bos> that the reference prompt spells out.
+    r = run_image("--image", COFFEE, "-p", "What is on the table?\n\n<|image|>\n\nIt shows", *extra)
+    assert generated_ids(r) == PROMPT["generated_tokens"]
+    assert "prompt: 89 tokens" in r.stderr.decode()
+
+
+def n_text_tokens(text):
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(VIS / "hf" / "tokenizer.json"))
+    return len(tok.encode(text, add_special_tokens=False).ids)
+
+
+def test_run_places_images_before_the_text_by_default_and_in_marker_order():
+    # bos + one block of 1 + 60 + 1 per image + the text's tokens (HF tokenizers count).
+    r = run_image("--image", COFFEE, "-p", "It shows")
+    assert r.returncode == 0, r.stderr.decode()
+    assert f"prompt: {1 + 62 + n_text_tokens('It shows')} tokens" in r.stderr.decode()
+    r2 = run_image("--image", COFFEE, "--image", COFFEE, "-p", "<|image|>It shows<|image|>")
+    assert r2.returncode == 0, r2.stderr.decode()
+    assert f"prompt: {1 + 2 * 62 + n_text_tokens('It shows')} tokens" in r2.stderr.decode()
+
+
+def test_run_image_count_must_match_markers():
+    r = run_image("--image", COFFEE, "--image", COFFEE, "-p", "<|image|>It shows")
+    assert r.returncode == 1 and "2 image(s)" in r.stderr.decode(), r.stderr.decode()
+    r = specula("run", "-m", TEXT, "--image", COFFEE, "-p", "x")
+    assert r.returncode == 1 and "--mmproj" in r.stderr.decode()
+
+
+def test_run_chat_with_image():
+    r = run_image("--image", COFFEE, "--chat", "-p", "Describe this image.")
+    assert r.returncode == 0, r.stderr.decode()
+    assert "image " in r.stderr.decode() and "60 soft tokens" in r.stderr.decode()
