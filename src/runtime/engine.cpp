@@ -237,6 +237,13 @@ Status Engine::prefill_slot(Slot& s) {
   s.prompt_ms = s.timer.elapsed_ms();
   s.timer.reset();
   s.pos = n;
+  if (s.req->stop.max_tokens() == 0) {  // only fill the cache (llama-server's n_predict 0)
+    s.pos = n - 1;                      // the last prompt token is in the cache but counts as not yet committed
+    SPECULA_RETURN_IF_ERROR(cache_->truncate(s.id, s.pos));
+    s.history.resize(static_cast<size_t>(n));
+    finish(s, FinishReason::kLength);
+    return ok_status();
+  }
   SPECULA_TRY(const int32_t token, s.sampler->sample(logits_));
   s.sampler->accept(token);
   commit_token(s, token);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/log.h"
 #include "kernels/ops.h"
 #include "runtime/engine.h"
 #include "runtime/engine_slot.h"
@@ -145,6 +146,9 @@ void Engine::finish(Slot& s, FinishReason reason) {
     metrics_.drafted += u.n_drafted;
     metrics_.accepted += u.n_accepted;
   }
+  log::info("slot {}: {} prompt tokens ({} cached) in {:.1f} ms, {} generated in {:.1f} ms, finish {}{}", s.id,
+            u.n_prompt, u.n_cached, u.prompt_ms, u.n_generated, u.generate_ms, finish_reason_name(reason),
+            u.n_drafted > 0 ? fmt::format(", drafts {}/{} accepted", u.n_accepted, u.n_drafted) : std::string());
   s.req->channel->push(std::move(done));
   release(s);
 }

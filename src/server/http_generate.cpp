@@ -93,6 +93,7 @@ void stream(Pending p, int timeout_s, httplib::Response& res) {
   auto first = std::make_shared<bool>(true);
   auto finished = std::make_shared<bool>(false);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
       [state, first, finished, deadline](size_t, httplib::DataSink& sink) {

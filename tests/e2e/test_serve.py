@@ -197,15 +197,27 @@ def test_concurrent_clients_match_alone_and_cancel(server):
 
 
 def test_busy_server_answers_503(server):
-    s = server("-np", "1")
-    with cf.ThreadPoolExecutor(8) as pool:
-        futs = [pool.submit(requests.post, s.url + "/completion",
-                            json={"prompt": PROMPTS[0], "n_predict": 150, "ignore_eos": True}, timeout=60)
-                for _ in range(8)]
-        codes = [f.result().status_code for f in futs]
-    assert 503 in codes and 200 in codes
-    bad = [f.result() for f in futs if f.result().status_code == 503][0].json()
-    assert bad["error"]["type"] == "unavailable_error"
+    s = server("-np", "1")  # one slot and a queue of 4
+    held = [requests.post(s.url + "/completion", json={"prompt": PROMPTS[0], "n_predict": -1, "ignore_eos": True,
+                                                       "stream": True}, stream=True, timeout=30) for _ in range(5)]
+    try:
+        assert all(r.status_code == 200 for r in held)
+        r = requests.post(s.url + "/completion", json={"prompt": PROMPTS[1], "n_predict": 4}, timeout=30)
+        assert r.status_code == 503 and r.json()["error"]["type"] == "unavailable_error"
+    finally:
+        for r in held:
+            r.close()
+    time.sleep(0.5)  # the closed streams cancel their requests; the server serves again
+    assert completion(s.url, PROMPTS[1], 4)["tokens_predicted"] == 4
+    assert s.alive()
+
+
+def test_n_predict_zero_only_fills_the_cache(server):
+    s = server()
+    body = completion(s.url, PROMPTS[2], 0)
+    assert body["tokens"] == [] and body["tokens_predicted"] == 0 and body["stop_type"] == "limit"
+    again = completion(s.url, PROMPTS[2], 3, ignore_eos=True)
+    assert again["tokens_cached"] == len(PROMPTS[2]) - 1
 
 
 BAD = [
