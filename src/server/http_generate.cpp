@@ -61,11 +61,12 @@ std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, A
   return Pending{channel, meta, std::move(r)};
 }
 
-void collect(Pending& p, int timeout_s, httplib::Response& res) {
+// Waits for the whole result. The engine always ends a request (a token limit, a stop, the context end or an error),
+// so there is no overall deadline: --timeout bounds socket reads and writes, not generation time.
+void collect(Pending& p, httplib::Response& res) {
   std::string text;
   std::vector<int32_t> tokens;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (std::chrono::steady_clock::now() < deadline) {
+  for (;;) {
     auto e = p.channel->pop(std::chrono::milliseconds(100));
     if (!e) continue;
     if (e->kind == RequestEvent::Kind::kText) {
@@ -81,27 +82,24 @@ void collect(Pending& p, int timeout_s, httplib::Response& res) {
       return;
     }
   }
-  p.channel->cancel();
-  send_error(res, api_error(503, "unavailable_error", "the request timed out"));
 }
 
 std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
 
 // Streams SSE events; a failed write (client gone) cancels the request, which frees its slot at the next step.
-void stream(Pending p, int timeout_s, httplib::Response& res) {
+void stream(Pending p, httplib::Response& res) {
   auto state = std::make_shared<Pending>(std::move(p));
   auto first = std::make_shared<bool>(true);
   auto finished = std::make_shared<bool>(false);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [state, first, finished, deadline](size_t, httplib::DataSink& sink) {
+      [state, first, finished](size_t, httplib::DataSink& sink) {
         Pending& s = *state;
         const Api api = s.request.api;
         if (*finished) return false;
         for (;;) {
-          if (std::chrono::steady_clock::now() > deadline || !sink.is_writable()) {
+          if (!sink.is_writable()) {
             s.channel->cancel();
             return false;
           }
@@ -148,9 +146,9 @@ void handle_generation(HttpServer::Impl& impl, Api api, const httplib::Request& 
   auto pending = submit(impl, *engine, api, req, res);
   if (!pending) return;
   if (pending->request.stream) {
-    stream(std::move(*pending), impl.config.timeout_s, res);
+    stream(std::move(*pending), res);
   } else {
-    collect(*pending, impl.config.timeout_s, res);
+    collect(*pending, res);
   }
 }
 

@@ -152,12 +152,15 @@ def test_llama_endpoints(server):
     assert body["tokens_predicted"] == 6 and body["stop_type"] == "limit"
     again = completion(s.url, "hello", 6, ignore_eos=True, id_slot=body["id_slot"])
     assert again["tokens_cached"] > 0 and again["tokens"] == body["tokens"]
+    seeded = [completion(s.url, "hello", 8, temperature=1.0, seed=5, ignore_eos=True, cache_prompt=False)["tokens"]
+              for _ in range(2)]
+    assert seeded[0] == seeded[1]
     props = requests.get(s.url + "/props").json()
     assert props["total_slots"] == 2
     slots = requests.get(s.url + "/slots").json()
     assert len(slots) == 2 and not any(x["is_processing"] for x in slots)
     metrics = requests.get(s.url + "/metrics").text
-    assert "specula:tokens_predicted_total 12" in metrics
+    assert "specula:tokens_predicted_total 28" in metrics  # 6 + 6 + 8 + 8
     assert "specula:requests_processing 0" in metrics
     lines = [l for l in requests.post(s.url + "/completion", json={"prompt": "hi", "n_predict": 4, "stream": True,
                                                                     "ignore_eos": True}).text.split("\n\n") if l]
