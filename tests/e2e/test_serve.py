@@ -337,3 +337,17 @@ def test_reference_command_line_starts(models, server):
     r = requests.post(s.url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}],
                                                             "max_tokens": 5})
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 5
+
+
+def test_stories260k_greedy_text_matches_the_llama2c_reference(server):
+    """stories260K (a trained tiny llama): the served greedy continuation is the reference text's continuation."""
+    shared = os.environ["SPECULA_SHARED_DIR"]
+    model = os.path.join(shared, "assets", "stories260K", "stories260K.gguf")
+    expected = open(os.path.join(shared, "assets", "stories260K", "expected_greedy_t0_200steps.txt")).read()
+    s = server("-np", "2", model=model)
+    with cf.ThreadPoolExecutor(2) as pool:
+        bodies = list(pool.map(lambda _: requests.post(s.url + "/completion", json={
+            "prompt": "Once upon a time", "n_predict": 60, "temperature": 0}, timeout=60).json(), range(2)))
+    for body in bodies:
+        assert body["tokens_predicted"] == 60
+        assert expected.startswith("Once upon a time" + body["content"]), body["content"]
