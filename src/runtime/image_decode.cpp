@@ -3,6 +3,11 @@
 #define STBI_NO_STDIO
 #define STBI_FAILURE_USERMSG
 #define STBI_MAX_DIMENSIONS (1 << 16)
+// Only the formats we accept: less decoder code reachable from untrusted bytes.
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -27,6 +32,7 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -34,16 +40,54 @@
 #include "runtime/image.h"
 
 namespace specula::runtime {
+namespace {
+
+// stb_image 2.27 (Debian 12) writes past its Huffman size table when a JPEG DHT table declares more than 256
+// codes (fixed upstream in 2.28). Every DHT segment is checked here first, including those between the scans
+// of a progressive JPEG. Truncation is left to stb, which reports it.
+Status check_jpeg_huffman_tables(std::span<const uint8_t> b, const std::string& name) {
+  if (b.size() < 2 || b[0] != 0xFF || b[1] != 0xD8) return ok_status();
+  size_t i = 2;
+  while (i + 4 <= b.size()) {
+    if (b[i] != 0xFF) {  // entropy-coded data: skip to the next marker that is not a stuffed byte or RSTn
+      ++i;
+      continue;
+    }
+    const uint8_t marker = b[i + 1];
+    if (marker == 0xFF || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD8)) {
+      ++i;
+      continue;
+    }
+    if (marker == 0xD9) break;
+    const size_t len = (size_t{b[i + 2]} << 8) | b[i + 3];
+    if (marker == 0xC4) {  // as stb reads it: tables until the declared length is used up, counts past the end = 0
+      const auto at = [&](size_t k) -> size_t { return k < b.size() ? b[k] : 0; };
+      int64_t left = static_cast<int64_t>(len) - 2;
+      for (size_t t = i + 4; left > 0 && t < b.size();) {
+        size_t n = 0;
+        for (size_t k = 0; k < 16; ++k) n += at(t + 1 + k);
+        if (n > 256) return make_error(ErrorCode::kCorruptData, "{}: corrupt JPEG (a Huffman table of {} codes)", name, n);
+        t += 17 + n;
+        left -= static_cast<int64_t>(17 + n);
+      }
+    }
+    i = i + 2 + std::max<size_t>(len, 2);
+  }
+  return ok_status();
+}
+
+}  // namespace
 
 Result<RgbImage> decode_image(std::span<const uint8_t> bytes, const std::string& name) {
   if (bytes.empty()) return make_error(ErrorCode::kCorruptData, "{}: empty image data", name);
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) {
     return make_error(ErrorCode::kOutOfRange, "{}: image data larger than 2 GiB", name);
   }
+  SPECULA_RETURN_IF_ERROR(check_jpeg_huffman_tables(bytes, name));
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
   if (stbi_info_from_memory(bytes.data(), len, &w, &h, &comp) == 0) {
-    return make_error(ErrorCode::kCorruptData, "{}: not a supported image (PNG, JPEG, BMP, GIF, TGA, PSD, PNM): {}", name,
+    return make_error(ErrorCode::kCorruptData, "{}: not a supported image (PNG, JPEG, BMP, GIF): {}", name,
                       stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
   }
   if (w <= 0 || h <= 0) return make_error(ErrorCode::kCorruptData, "{}: image has zero size ({}x{})", name, w, h);

@@ -76,6 +76,13 @@ TEST(VisionImage, BadInputsAreErrors) {
   auto huge = runtime::decode_image(png, "huge.png");
   ASSERT_FALSE(huge.ok());
   EXPECT_NE(huge.error().message().find("12000x12000"), std::string::npos) << huge.error().message();
+  // A JPEG Huffman table declaring 257 codes (stb_image 2.27 would write past its table): refused up front.
+  std::vector<uint8_t> jpeg = {0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x22, 0x00};
+  for (int k = 0; k < 16; ++k) jpeg.push_back(k == 0 ? 0 : (k == 1 ? 2 : (k == 8 ? 255 : 0)));
+  jpeg.resize(jpeg.size() + 257, 0x01);
+  auto bad_jpeg = runtime::decode_image(jpeg, "dht.jpg");
+  ASSERT_FALSE(bad_jpeg.ok());
+  EXPECT_NE(bad_jpeg.error().message().find("Huffman"), std::string::npos) << bad_jpeg.error().message();
   // Zero width.
   png[16] = png[17] = png[18] = png[19] = 0;
   EXPECT_FALSE(runtime::decode_image(png, "zero.png").ok());
