@@ -351,3 +351,35 @@ def test_stories260k_greedy_text_matches_the_llama2c_reference(server):
     for body in bodies:
         assert body["tokens_predicted"] == 60
         assert expected.startswith("Once upon a time" + body["content"]), body["content"]
+    # A stop string cuts the text before its first occurrence (from the reference text, not our own output).
+    cut = requests.post(s.url + "/completion", json={"prompt": "Once upon a time", "n_predict": 60, "temperature": 0,
+                                                     "stop": ["Lily"]}).json()
+    assert cut["content"] == expected[len("Once upon a time"):expected.index("Lily")]
+    assert cut["stop_type"] == "word" and cut["stopped_word"] is True
+    client = openai.OpenAI(base_url=s.url + "/v1", api_key="none", max_retries=0)
+    text = "".join(c.choices[0].text for c in client.completions.create(
+        model="x", prompt="Once upon a time", max_tokens=60, temperature=0, stop=["Lily"], stream=True))
+    assert text == cut["content"]
+
+
+def test_mutated_bodies_never_crash_the_server(server):
+    import random
+    rng = random.Random(11)
+    s = server("-np", "2", "-c", "128")
+    valid = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0.5,
+                        "stop": ["x"], "logit_bias": {"5": 1}}).encode()
+    for i in range(150):
+        body = bytearray(valid)
+        for _ in range(rng.randint(1, 6)):
+            op = rng.random()
+            pos = rng.randrange(len(body))
+            if op < 0.4:
+                body[pos] = rng.randrange(256)
+            elif op < 0.7:
+                del body[pos]
+            else:
+                body[pos:pos] = bytes([rng.randrange(256)])
+        path = rng.choice(["/v1/chat/completions", "/v1/completions", "/completion", "/tokenize", "/apply-template"])
+        r = requests.post(s.url + path, data=bytes(body), timeout=30)
+        assert r.status_code in (200, 400, 404), (path, bytes(body), r.status_code, r.text)
+    assert s.alive()
