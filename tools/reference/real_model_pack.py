@@ -13,9 +13,13 @@ need the whole embedding table, so:
          them by the tied embedding (dequantized by `gguf` here, float64) and writes the small fixtures under
          tests/data/real_models/: per prompt the token ids and, for every position, the reference top-k ids,
          logits and log-sum-exp.
-Usage:
-  .venv/bin/python tools/reference/real_model_pack.py pack   --out .ref_real [--chunk-mib 52]
-  .venv/bin/python tools/reference/real_model_pack.py finish --hidden DIR --out tests/data/real_models
+  ppl-chunks / ppl-finish  the same for the perplexity reference: specula perplexity's chunks of the wikitext
+         sample (tokenized with the HF tokenizers above) and the embedding rows they use go to the GPU machine; the
+         hidden states of the scored positions come back and the perplexity is formed here.
+Usage (then real_model_reference.py on the GPU machine, one chunk per call, see its docstring):
+  .venv/bin/python tools/reference/real_model_pack.py pack && ... ppl-chunks && ... bundle
+  .venv/bin/python tools/reference/real_model_pack.py finish --hidden DIR
+  .venv/bin/python tools/reference/real_model_pack.py ppl-finish --hidden DIR
 """
 import argparse
 import io
@@ -136,17 +140,57 @@ def pack_model(name, out_dir):
 
 
 def cmd_pack(args):
-    os.makedirs(args.out, exist_ok=True)
-    tar_buf = io.BytesIO()
-    with tarfile.open(fileobj=tar_buf, mode="w") as tar:
-        for name in MODELS:
-            meta, npz = pack_model(name, args.out)
-            for fname, data in ((f"{name}/meta.json", json.dumps(meta).encode()), (f"{name}/tensors.npz", npz)):
-                info = tarfile.TarInfo(fname)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            print(name, "prompt lengths", [len(p["ids"]) for p in meta["prompts"]], "tensors bytes", len(npz))
-    data = tar_buf.getvalue()
+    """Writes OUT/src/<model>/{meta.json,tensors.npz}."""
+    for name in MODELS:
+        meta, npz = pack_model(name, args.out)
+        folder = os.path.join(args.out, "src", name)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        with open(os.path.join(folder, "tensors.npz"), "wb") as f:
+            f.write(npz)
+        print(name, "prompt lengths", [len(p["ids"]) for p in meta["prompts"]], "tensors bytes", len(npz))
+
+
+def ppl_tokens(name, reader):
+    """specula perplexity's token stream: the text tokenized without specials, BOS first; chunk[0] := BOS."""
+    with open(WIKI, "rb") as f:
+        text = f.read(100000).decode("utf-8", errors="ignore")
+    if name.startswith("gemma3"):
+        ids, bos = gemma3_tokenizer().encode(text, add_special_tokens=False).ids, 2
+    else:
+        ids, bos = smollm2_tokenizer(reader).encode(text, add_special_tokens=False).ids, 1
+    return [bos] + ids, bos
+
+
+def cmd_ppl_chunks(args):
+    """Writes OUT/src/ppl/<model>.chunks.json and <model>.rows.npz (dequantized embedding rows of every id used)."""
+    folder = os.path.join(args.out, "src", "ppl")
+    os.makedirs(folder, exist_ok=True)
+    for name, spec in MODELS.items():
+        reader = gguf.GGUFReader(os.path.join(ROOT, spec["file"]))
+        tokens, bos = ppl_tokens(name, reader)
+        n = len(tokens) // args.ctx
+        chunks = []
+        for c in range(n):
+            chunk = tokens[c * args.ctx:(c + 1) * args.ctx]
+            chunk[0] = bos
+            chunks.append(chunk)
+        ids = sorted({t for c in chunks for t in c})
+        emb = next(t for t in reader.tensors if t.name == "token_embd.weight")
+        rows = gguf.quants.dequantize(emb.data, emb.tensor_type).reshape(-1, int(emb.shape[0]))[ids]
+        np.savez(os.path.join(folder, f"{name}.rows.npz"), rows=rows.astype(np.float32))
+        with open(os.path.join(folder, f"{name}.chunks.json"), "w") as f:
+            json.dump({"n_tokens": len(tokens), "chunks": chunks}, f)
+        print(name, len(tokens), "tokens,", n, "chunks,", len(ids), "distinct ids")
+
+
+def cmd_bundle(args):
+    """Tars OUT/src and splits it into OUT/c<i>/pack.tar.part chunks that may travel one per call."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(os.path.join(args.out, "src"), arcname=".")
+    data = buf.getvalue()
     chunk = args.chunk_mib << 20
     n = 0
     for i in range(0, len(data), chunk):
@@ -156,6 +200,37 @@ def cmd_pack(args):
             f.write(data[i:i + chunk])
         n += 1
     print(f"{len(data)} bytes in {n} chunks under {args.out}/c*/")
+
+
+def cmd_ppl_finish(args):
+    """Reference perplexity from the transformers hidden states: logits = h . E (tied embedding), float64 sums."""
+    results = {}
+    for name, spec in MODELS.items():
+        reader = gguf.GGUFReader(os.path.join(ROOT, spec["file"]))
+        tokens, bos = ppl_tokens(name, reader)
+        chunks = json.load(open(os.path.join(args.out, "src", "ppl", f"{name}.chunks.json")))["chunks"]
+        emb = next(t for t in reader.tensors if t.name == "token_embd.weight")
+        table = gguf.quants.dequantize(emb.data, emb.tensor_type).reshape(-1, int(emb.shape[0])).astype(np.float32)
+        hidden = np.load(os.path.join(args.hidden, f"{name}.ppl_hidden.npy")).astype(np.float32)
+        n_ctx = len(chunks[0])
+        nll, running = [], []
+        for c, chunk in enumerate(chunks):
+            logits = (hidden[c] @ table.T).astype(np.float64)
+            mx = logits.max(axis=1, keepdims=True)
+            lse = mx[:, 0] + np.log(np.exp(logits - mx).sum(axis=1))
+            targets = np.array(chunk[n_ctx // 2 + 1:n_ctx])
+            nll.extend((lse - logits[np.arange(len(targets)), targets]).tolist())
+            running.append(round(float(np.exp(np.mean(nll))), 4))
+        nll = np.array(nll)
+        ppl = float(np.exp(nll.mean()))
+        err = float(ppl * nll.std() / np.sqrt(len(nll) - 1))
+        results[name] = {"n_tokens": len(tokens), "n_chunks": len(chunks), "n_ctx": n_ctx, "ppl": ppl,
+                         "ppl_error": err, "running_ppl": running}
+        print(name, results[name])
+    with open(os.path.join(ROOT, "tests", "data", "real_models", "perplexity_reference.json"), "w") as f:
+        json.dump({"about": "transformers float32 (hidden states stored as float16) on the GGUF weights; first 100000 "
+                            "bytes of wikitext-2-raw-test.hfsplit.crlf.txt, specula perplexity's chunking (BOS first "
+                            "in every chunk, second half scored)", "models": results}, f, indent=1)
 
 
 def cmd_finish(args):
@@ -186,15 +261,19 @@ def cmd_finish(args):
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("pack")
-    p.add_argument("--out", default=os.path.join(ROOT, ".ref_real"))
-    p.add_argument("--chunk-mib", type=int, default=52)
+    for name in ("pack", "ppl-chunks", "bundle", "ppl-finish"):
+        p = sub.add_parser(name)
+        p.add_argument("--out", default=os.path.join(ROOT, ".ref_real"))
+        p.add_argument("--chunk-mib", type=int, default=56)
+        p.add_argument("--ctx", type=int, default=512)
+        p.add_argument("--hidden", default=os.path.join(ROOT, ".ref_real", "out"))
     f = sub.add_parser("finish")
     f.add_argument("--hidden", required=True)
     f.add_argument("--out", default=os.path.join(ROOT, "tests", "data", "real_models"))
     f.add_argument("--top-k", type=int, default=8)
     args = ap.parse_args()
-    cmd_pack(args) if args.cmd == "pack" else cmd_finish(args)
+    {"pack": cmd_pack, "ppl-chunks": cmd_ppl_chunks, "bundle": cmd_bundle, "ppl-finish": cmd_ppl_finish,
+     "finish": cmd_finish}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ The embedding holds only the rows of the prompt tokens (ids remapped); the model
 are written out and the logits are formed on the other side (tied embedding, real_model_pack.py finish).
 Runs on the CPU in float32 with eager attention (deterministic). Also copies transformers' Gemma 3 / llama
 modeling sources next to the results, so the architecture notes can be checked against them.
-Usage: python3 real_model_reference.py PACK_DIR OUT_DIR
+Usage: python3 real_model_reference.py PACK_DIR OUT_DIR [PPL_CHUNKS_DIR]
+  With PPL_CHUNKS_DIR (written by real_model_pack.py ppl-chunks): the hidden states for the perplexity reference.
 """
 import json
 import os
@@ -150,9 +151,45 @@ def run_model(pack_dir, name, out_dir):
         json.dump(meta_out, f, default=str)
 
 
+def run_ppl(pack_dir, name, out_dir, chunks):
+    """Normed final hidden states of the scored positions (n_ctx/2 .. n_ctx-2) of every perplexity chunk, float16.
+
+    Runs on the GPU when there is one, in float32 with TF32 off (the logits are formed on the other side)."""
+    meta = json.load(open(os.path.join(pack_dir, name, "meta.json")))
+    npz = np.load(os.path.join(pack_dir, name, "tensors.npz"))
+    arch = meta["arch"]
+    # The embedding rows of every token of the chunks (the pack holds only the prompts' rows; the perplexity
+    # text's rows travel in the chunk file).
+    ids = sorted({t for c in chunks["chunks"] for t in c})
+    ids_map = {t: i for i, t in enumerate(ids)}
+    model, _ = (gemma3_model if arch == "gemma3" else llama_model)(meta, len(ids))
+    state = hf_state(meta, npz, arch)
+    state["model.embed_tokens.weight"] = torch.from_numpy(np.load(chunks["rows_file"])["rows"])
+    model.load_state_dict(state, strict=False)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    model = model.to(dev)
+    n_ctx = len(chunks["chunks"][0])
+    out = []
+    with torch.no_grad():
+        for c in chunks["chunks"]:
+            x = torch.tensor([[ids_map[t] for t in c]], device=dev)
+            h = model.model(input_ids=x).last_hidden_state[0, n_ctx // 2:n_ctx - 1]
+            out.append(h.float().cpu().numpy().astype(np.float16))
+    np.save(os.path.join(out_dir, f"{name}.ppl_hidden.npy"), np.stack(out))
+    print(name, "perplexity hidden states for", len(out), "chunks on", dev, flush=True)
+
+
 def main():
     pack_dir, out_dir = sys.argv[1], sys.argv[2]
     os.makedirs(out_dir, exist_ok=True)
+    if len(sys.argv) > 3:  # perplexity mode: CHUNKS_DIR with <model>.chunks.json and <model>.rows.npz
+        for name in ("gemma3-270m", "smollm2-135m"):
+            chunks = json.load(open(os.path.join(sys.argv[3], f"{name}.chunks.json")))
+            chunks["rows_file"] = os.path.join(sys.argv[3], f"{name}.rows.npz")
+            run_ppl(pack_dir, name, out_dir, chunks)
+        return
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(8)
     for mod in ("gemma3.modeling_gemma3", "llama.modeling_llama"):
