@@ -109,7 +109,7 @@ void encoder_layer(ThreadPool& pool, const VisionConfig& c, const VisionLayer& l
   for (size_t i = 0; i < nd; ++i) h[i] += b.o[i];
 }
 
-// Checks that positions form a complete grid whose sides are multiples of k; returns (width, height).
+// Checks that positions form a complete grid (each cell once) whose sides are multiples of k; returns (width, height).
 Result<std::pair<int64_t, int64_t>> grid_of(std::span<const int32_t> pos, int64_t n, int64_t k, int64_t n_positions) {
   int64_t w = 0, hgt = 0;
   for (int64_t t = 0; t < n; ++t) {
@@ -121,7 +121,14 @@ Result<std::pair<int64_t, int64_t>> grid_of(std::span<const int32_t> pos, int64_
     w = std::max<int64_t>(w, x + 1);
     hgt = std::max<int64_t>(hgt, y + 1);
   }
-  if (w * hgt != n || w % k != 0 || hgt % k != 0) {
+  std::vector<bool> seen(static_cast<size_t>(w * hgt), false);
+  bool complete = w * hgt == n && w % k == 0 && hgt % k == 0;
+  for (int64_t t = 0; complete && t < n; ++t) {
+    const auto cell = static_cast<size_t>(pos[static_cast<size_t>(2 * t + 1)] * w + pos[static_cast<size_t>(2 * t)]);
+    complete = !seen[cell];
+    seen[cell] = true;
+  }
+  if (!complete) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the {} patches do not form a complete grid with sides divisible by {} ({}x{})", n, k, w, hgt);
   }
