@@ -50,6 +50,7 @@ int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options)
   server::HttpServer http(cfg);
   if (Status st = http.bind(); !st.ok()) return fail("serve", st.error().message());
   std::thread http_thread([&] { http.serve(); });
+  http.wait_until_serving();
   log::info("listening on http://{}:{} (loading the model)", cfg.host, cfg.port);
   auto engine = runtime::Engine::create(options);
   if (!engine.ok()) {

@@ -166,6 +166,12 @@ void send_error(httplib::Response& res, const ApiError& error) {
 void install_routes(HttpServer::Impl& impl) {
   auto& h = impl.http;
   h.set_payload_max_length(impl.config.max_body_bytes);
+  // SO_REUSEADDR only: the library default also sets SO_REUSEPORT, which lets a second server bind the same port
+  // silently instead of failing.
+  h.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   h.set_read_timeout(impl.config.timeout_s, 0);
   h.set_write_timeout(impl.config.timeout_s, 0);
   const size_t n_threads = static_cast<size_t>(impl.config.threads_http);

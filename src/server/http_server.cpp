@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <thread>
 
 #include "base/log.h"
 #include "server/api_error.h"
@@ -27,6 +28,10 @@ Status HttpServer::bind() {
 }
 
 void HttpServer::serve() { impl_->http.listen_after_bind(); }
+
+void HttpServer::wait_until_serving() const {
+  while (!impl_->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 void HttpServer::stop() {
   if (impl_->http.is_running()) impl_->http.stop();

@@ -26,6 +26,8 @@ class HttpServer {
   Status bind();
   // Serves until stop() (blocking). Run it on its own thread while the engine loads.
   void serve();
+  // Blocks until serve() is accepting connections (stop() before that point would be lost).
+  void wait_until_serving() const;
   void stop();
   // Makes the engine available (ends the loading state). `chat` = the model's renderable chat template, if any.
   void set_engine(std::shared_ptr<runtime::Engine> engine, std::optional<tokenizer::ChatTemplateVariant> chat);

@@ -383,3 +383,12 @@ def test_mutated_bodies_never_crash_the_server(server):
         r = requests.post(s.url + path, data=bytes(body), timeout=30)
         assert r.status_code in (200, 400, 404), (path, bytes(body), r.status_code, r.text)
     assert s.alive()
+
+
+def test_startup_failures_are_one_line(models, server):
+    s = server()
+    for args in (["-m", models["tiny"], "--port", str(s.port)], ["-m", "/no/such/model.gguf", "--port", str(free_port())],
+                 ["-m", models["asst"], "--port", str(free_port())]):
+        r = subprocess.run([SPECULA, "serve", "--host", "127.0.0.1", "-t", "1", *args], capture_output=True, timeout=30)
+        err = r.stderr.decode().strip().splitlines()
+        assert r.returncode == 1 and err[-1].startswith("specula serve: "), r.stderr.decode()
