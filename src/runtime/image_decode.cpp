@@ -76,6 +76,24 @@ Status check_jpeg_huffman_tables(std::span<const uint8_t> b, const std::string& 
   return ok_status();
 }
 
+// stb_image grows its IDAT buffer to each chunk's declared length before reading it, so a few hundred bytes
+// can claim gigabytes. Every chunk must fit in the data that is actually there.
+Status check_png_chunks(std::span<const uint8_t> b, const std::string& name) {
+  static constexpr uint8_t kSig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (b.size() < 8 || !std::equal(kSig, kSig + 8, b.begin())) return ok_status();
+  size_t i = 8;
+  while (i + 8 <= b.size()) {
+    const uint64_t len = (uint64_t{b[i]} << 24) | (uint64_t{b[i + 1]} << 16) | (uint64_t{b[i + 2]} << 8) | b[i + 3];
+    if (len + 12 > b.size() - i) {
+      return make_error(ErrorCode::kCorruptData, "{}: truncated or corrupt PNG (a chunk of {} bytes at offset {} "
+                        "runs past the end)", name, len, i);
+    }
+    if (b[i + 4] == 'I' && b[i + 5] == 'E' && b[i + 6] == 'N' && b[i + 7] == 'D') break;
+    i += static_cast<size_t>(len) + 12;
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<RgbImage> decode_image(std::span<const uint8_t> bytes, const std::string& name) {
@@ -84,6 +102,7 @@ Result<RgbImage> decode_image(std::span<const uint8_t> bytes, const std::string&
     return make_error(ErrorCode::kOutOfRange, "{}: image data larger than 2 GiB", name);
   }
   SPECULA_RETURN_IF_ERROR(check_jpeg_huffman_tables(bytes, name));
+  SPECULA_RETURN_IF_ERROR(check_png_chunks(bytes, name));
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
   if (stbi_info_from_memory(bytes.data(), len, &w, &h, &comp) == 0) {

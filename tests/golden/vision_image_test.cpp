@@ -83,6 +83,16 @@ TEST(VisionImage, BadInputsAreErrors) {
   auto bad_jpeg = runtime::decode_image(jpeg, "dht.jpg");
   ASSERT_FALSE(bad_jpeg.ok());
   EXPECT_NE(bad_jpeg.error().message().find("Huffman"), std::string::npos) << bad_jpeg.error().message();
+  // A PNG whose IDAT chunk claims 1.2 GB in a 60-byte file: refused before stb_image allocates for it.
+  std::vector<uint8_t> idat = png;
+  idat.resize(33);
+  const uint8_t chunk[] = {0x4d, 0x00, 0x01, 0x23, 'I', 'D', 'A', 'T', 0x78, 0x5e, 1, 2, 3, 4};
+  idat.insert(idat.end(), std::begin(chunk), std::end(chunk));
+  idat[18] = idat[22] = 0;
+  idat[19] = idat[23] = 13;
+  auto claim = runtime::decode_image(idat, "claim.png");
+  ASSERT_FALSE(claim.ok());
+  EXPECT_NE(claim.error().message().find("runs past the end"), std::string::npos) << claim.error().message();
   // Zero width.
   png[16] = png[17] = png[18] = png[19] = 0;
   EXPECT_FALSE(runtime::decode_image(png, "zero.png").ok());
