@@ -200,7 +200,7 @@ def test_concurrent_clients_match_alone_and_cancel(server):
 
 
 def test_busy_server_answers_503(server):
-    s = server("-np", "1")  # one slot and a queue of 4
+    s = server("-np", "1", "-c", "16384")  # one slot (long enough to stay busy) and a queue of 4
     held = [requests.post(s.url + "/completion", json={"prompt": PROMPTS[0], "n_predict": -1, "ignore_eos": True,
                                                        "stream": True}, stream=True, timeout=30) for _ in range(5)]
     try:
