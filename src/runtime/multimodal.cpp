@@ -34,7 +34,17 @@ Result<ImageEmbedding> embed_image_file(ThreadPool& pool, const model::VisionMod
   return embed_image(pool, vision, img, max_soft_tokens);
 }
 
+bool image_attention_bidirectional(const format::GgufFile& text_model, const model::VisionConfig& vision) {
+  if (auto key = text_model.get_bool("gemma4.attention.bidirectional_vision"); key.ok()) return key.value();
+  return vision.standardize;
+}
+
 Status check_vision_matches_text(const model::VisionModel& vision, const model::TextModel& text) {
+  if (image_attention_bidirectional(text.file(), vision.config())) {
+    return make_error(ErrorCode::kUnsupported,
+                      "this model (Gemma 4 26B/31B class) attends bidirectionally inside image blocks on its sliding "
+                      "layers; specula does not implement that yet, and refuses rather than run it causally");
+  }
   const int64_t want = text.weights().token_embd.cols;
   if (vision.config().text_hidden != want) {
     return make_error(ErrorCode::kInvalidArgument,

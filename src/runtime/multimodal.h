@@ -37,7 +37,14 @@ Result<ImageEmbedding> embed_image(ThreadPool& pool, const model::VisionModel& v
 Result<ImageEmbedding> embed_image_file(ThreadPool& pool, const model::VisionModel& vision, const std::string& path,
                                         int max_soft_tokens);
 
-// Errors when the projector's output width differs from the text model's hidden size.
+// Whether image blocks attend bidirectionally on the text model's sliding layers (gemma4-spec.md §1.12: the
+// 26B/31B "vision" models; E2B/E4B are causal). From specula's own key gemma4.attention.bidirectional_vision
+// when the text GGUF has it; llama.cpp's files have no key, and there the tower decides: the standardized
+// towers (std_bias/std_scale) are the 26B/31B ones, the clipped ones E2B/E4B.
+bool image_attention_bidirectional(const format::GgufFile& text_model, const model::VisionConfig& vision);
+
+// Errors when the projector's output width differs from the text model's hidden size, or when the model needs
+// bidirectional attention inside image blocks (not implemented yet: refused rather than silently causal).
 Status check_vision_matches_text(const model::VisionModel& vision, const model::TextModel& text);
 
 // The token ids of one image block: boi, n x soft, eoi.

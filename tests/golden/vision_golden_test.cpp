@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
+#include "format/gguf_writer.h"
 #include "golden_util.h"
 #include "model/vision/vision_model.h"
 #include "runtime/multimodal.h"
@@ -122,6 +124,29 @@ TEST(VisionGolden, BlockAndImageCountsMustAgree) {
   EXPECT_EQ(rows.value()[2].embedding, one[0].embeds.data());
   EXPECT_EQ(rows.value()[3].embedding, one[0].embeds.data() + 8);
   EXPECT_EQ(rows.value()[4].embedding, nullptr);
+}
+
+TEST(VisionGolden, BidirectionalImageAttentionRule) {
+  const auto text_file = [](std::optional<bool> key, std::vector<uint8_t>& keep) {
+    format::GgufWriter w;
+    EXPECT_TRUE(w.set_string("general.architecture", "gemma4").ok());
+    if (key) {
+      EXPECT_TRUE(w.set_bool("gemma4.attention.bidirectional_vision", *key).ok());
+    }
+    keep = w.serialize();
+    auto f = format::GgufFile::parse(keep, "text.gguf");
+    EXPECT_TRUE(f.ok());
+    return std::move(f.value());
+  };
+  model::VisionConfig clipped, standardized;
+  clipped.clipped = true;
+  standardized.standardize = true;
+  std::vector<uint8_t> a, b, c;
+  const auto none = text_file(std::nullopt, a), yes = text_file(true, b), no = text_file(false, c);
+  EXPECT_FALSE(runtime::image_attention_bidirectional(none, clipped));      // E2B/E4B from llama.cpp
+  EXPECT_TRUE(runtime::image_attention_bidirectional(none, standardized));  // 26B/31B from llama.cpp
+  EXPECT_TRUE(runtime::image_attention_bidirectional(yes, clipped));        // our converter's key wins
+  EXPECT_FALSE(runtime::image_attention_bidirectional(no, standardized));
 }
 
 TEST(VisionGolden, BadMmprojFilesAreErrors) {
