@@ -49,19 +49,27 @@ void rope_2d(float* x, int64_t n, int64_t heads, int64_t hd, std::span<const int
 }
 
 // Bidirectional attention, scale 1.0: out[t, h, :] = softmax_k(q[t,h]·k[k,h]) · v[k,h] over all n patches.
+// K is transposed per head ([heads, hd, n]) so that the score loop runs over contiguous keys and vectorizes
+// without reordering any sum (each score still accumulates d = 0..hd-1 in order).
 void attention(ThreadPool& pool, const float* q, const float* k, const float* v, int64_t n, int64_t heads, int64_t hd,
                float* out) {
+  std::vector<float> kt(static_cast<size_t>(heads * hd * n));
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t d = 0; d < hd; ++d) kt[static_cast<size_t>((h * hd + d) * n + j)] = k[(j * heads + h) * hd + d];
+    }
+  }
   pool.parallel_for(static_cast<size_t>(n * heads), [&](size_t begin, size_t end) {
     std::vector<float> s(static_cast<size_t>(n));
     std::vector<float> acc(static_cast<size_t>(hd));
     for (size_t i = begin; i < end; ++i) {
       const int64_t t = static_cast<int64_t>(i) / heads, h = static_cast<int64_t>(i) % heads;
       const float* qv = q + (t * heads + h) * hd;
-      for (int64_t j = 0; j < n; ++j) {
-        const float* kv = k + (j * heads + h) * hd;
-        float dot = 0;
-        for (int64_t d = 0; d < hd; ++d) dot += qv[d] * kv[d];
-        s[static_cast<size_t>(j)] = dot;
+      std::fill(s.begin(), s.end(), 0.0f);
+      for (int64_t d = 0; d < hd; ++d) {
+        const float qd = qv[d];
+        const float* kd = kt.data() + (h * hd + d) * n;
+        for (int64_t j = 0; j < n; ++j) s[static_cast<size_t>(j)] += qd * kd[j];
       }
       ops::softmax(s.data(), 1, n);
       std::fill(acc.begin(), acc.end(), 0.0f);
