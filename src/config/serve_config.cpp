@@ -91,9 +91,16 @@ Status read_sizes(const FlagValues& f, ServeConfig& c) {
 }
 
 Status read_keys(const FlagValues& f, ServeConfig& c) {
-  for (const auto& k : f.all("--api-key")) {
-    if (k.empty()) return make_error(ErrorCode::kInvalidArgument, "--api-key is empty");
-    c.api_keys.push_back(k);
+  for (const auto& list : f.all("--api-key")) {  // llama-server also takes K1,K2
+    std::stringstream items(list);
+    std::string k;
+    while (std::getline(items, k, ',')) {
+      if (k.empty()) return make_error(ErrorCode::kInvalidArgument, "--api-key has an empty key");
+      c.api_keys.push_back(k);
+    }
+    if (list.empty() || list.back() == ',') {
+      return make_error(ErrorCode::kInvalidArgument, "--api-key has an empty key");
+    }
   }
   if (auto path = f.get("--api-key-file")) {
     std::ifstream in(*path);
@@ -145,9 +152,9 @@ FlagParser serve_flags() {
   p.add({{"-ctkd", "--cache-type-k-draft"}, K::kValue, "draft model K cache type (the MTP assistant reads the target's cache)", "f16", "TYPE"});
   p.add({{"-ctvd", "--cache-type-v-draft"}, K::kValue, "draft model V cache type", "f16", "TYPE"});
   add_spec_flags(p);
-  p.add({{"--mmproj"}, K::kValue, "vision projector GGUF", "", "FILE"});
+  p.add({{"-mm", "--mmproj"}, K::kValue, "vision projector GGUF", "", "FILE"});
   p.add({{"--image-max-tokens"}, K::kValue, "most soft tokens per image", "from the projector"});
-  p.add({{"--api-key"}, K::kRepeated, "require this bearer key (repeatable)", "", "KEY"});
+  p.add({{"--api-key"}, K::kRepeated, "require this bearer key (repeatable, or K1,K2)", "", "KEY"});
   p.add({{"--api-key-file"}, K::kValue, "file with one API key per line", "", "FILE"});
   p.add({{"-to", "--timeout"}, K::kValue, "HTTP read/write timeout in seconds", "600"});
   p.add({{"--metrics"}, K::kSwitch, "enable GET /metrics (Prometheus text)", ""});

@@ -86,9 +86,11 @@ TEST(ServeConfig, UnsupportedLlamaServerFlagsAreRefusedByName) {
 TEST(ServeConfig, ApiKeysFromFlagsAndFile) {
   const std::string path = test::temp_dir() + "/keys.txt";
   std::ofstream(path) << "k1\r\n\nk2\n";
-  auto c = parse({"-m", "m.gguf", "--api-key", "k0", "--api-key-file", path});
+  auto c = parse({"-m", "m.gguf", "--api-key", "k0,kx", "--api-key-file", path});
   ASSERT_TRUE(c.ok()) << c.error().message();
-  EXPECT_EQ(c->api_keys, (std::vector<std::string>{"k0", "k1", "k2"}));
+  EXPECT_EQ(c->api_keys, (std::vector<std::string>{"k0", "kx", "k1", "k2"}));
+  EXPECT_FALSE(parse({"-m", "m.gguf", "--api-key", "a,,b"}).ok());
+  EXPECT_FALSE(parse({"-m", "m.gguf", "--api-key", ""}).ok());
   EXPECT_FALSE(parse({"-m", "m.gguf", "--api-key-file", "/no/such/keys"}).ok());
 }
 
