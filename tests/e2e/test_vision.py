@@ -185,3 +185,19 @@ def test_run_chat_with_image():
     r = run_image("--image", COFFEE, "--chat", "-p", "Describe this image.")
     assert r.returncode == 0, r.stderr.decode()
     assert "image " in r.stderr.decode() and "60 soft tokens" in r.stderr.decode()
+
+
+def test_run_chat_image_prompt_matches_template_rendering():
+    """The chat prompt with an image after the text, as the jinja2 rendering of the official gemma4-it template
+    (tests/data/chat) tokenized by HF tokenizers, with the one <|image|> expanded to 1 + 60 + 1 tokens."""
+    from tokenizers import Tokenizer
+    data = json.loads((Path(os.environ["SPECULA_SOURCE_DIR"]) / "tests/data/chat/gemma4_chat_cases.json").read_text())
+    conv = next(c for c in data["conversations"] if c["name"] == "image_after_text")
+    case = next(c for c in data["cases"] if c["conversation"] == conv["name"] and c["template"] == "gemma4-it"
+                and c["add_generation_prompt"] and not c["enable_thinking"])
+    tok = Tokenizer.from_file(str(VIS / "hf" / "tokenizer.json"))
+    n_expected = len(tok.encode(case["expected"], add_special_tokens=False).ids) + 61
+    text = conv["messages"][0]["content"][0]["text"]
+    r = run_image("--image", COFFEE, "--chat", "--chat-template", "gemma4-it", "-p", text + "<|image|>")
+    assert r.returncode == 0, r.stderr.decode()
+    assert f"prompt: {n_expected} tokens" in r.stderr.decode(), (n_expected, r.stderr.decode()[-500:])
