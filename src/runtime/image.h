@@ -28,6 +28,13 @@ inline constexpr int kImagePooling = 3;
 Result<RgbImage> decode_image(std::span<const uint8_t> bytes, const std::string& name);
 Result<RgbImage> load_image(const std::string& path);
 
+// The EXIF orientation (1..8) of a JPEG, 1 when it has none; decode_image applies it (as transformers'
+// load_image does with PIL's exif_transpose), so a decoded image is upright.
+int jpeg_exif_orientation(std::span<const uint8_t> bytes);
+// Orientation 2..8 as PIL's exif_transpose: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
+// 7 transverse, 8 rotate 90 counter-clockwise. Other values return the image unchanged.
+RgbImage apply_orientation(const RgbImage& image, int orientation);
+
 // Soft-token budgets the processor accepts.
 bool valid_max_soft_tokens(int n);
 

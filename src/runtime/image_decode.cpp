@@ -126,7 +126,8 @@ Result<RgbImage> decode_image(std::span<const uint8_t> bytes, const std::string&
   img.width = w;
   img.height = h;
   img.pixels.assign(data.get(), data.get() + static_cast<size_t>(w) * static_cast<size_t>(h) * 3);
-  return img;
+  const int orientation = jpeg_exif_orientation(bytes);
+  return orientation == 1 ? img : apply_orientation(img, orientation);
 }
 
 Result<RgbImage> load_image(const std::string& path) {

@@ -17,7 +17,7 @@ SOURCE = os.environ["SPECULA_SOURCE_DIR"]
 BUILD = os.path.dirname(os.path.dirname(os.environ["SPECULA_BIN"]))  # <build>/bin/specula
 WORK = os.path.join(BUILD, "fuzz-image")
 SOURCES = ["src/base/check.cpp", "src/base/result.cpp", "src/base/log.cpp", "src/runtime/image_decode.cpp",
-           "src/runtime/image_resize.cpp", "tests/fuzz/image_fuzz.cpp"]
+           "src/runtime/image_resize.cpp", "src/runtime/image_exif.cpp", "tests/fuzz/image_fuzz.cpp"]
 SANITIZE = "-fsanitize=fuzzer{},address,undefined"
 FUZZ_SECONDS = 15
 MAX_LEN = 4096
@@ -65,7 +65,7 @@ def test_fuzz_image_decode_and_preprocess(tmp_path):
     corpus.mkdir()
     r = subprocess.run([binary, f"--write-seeds={seeds}"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert len(os.listdir(seeds)) >= 6
+    assert len(os.listdir(seeds)) >= 7
     r = subprocess.run([binary, f"-max_total_time={FUZZ_SECONDS}", f"-max_len={MAX_LEN}", "-rss_limit_mb=2048",
                         "-malloc_limit_mb=1024", "-timeout=10", "-print_final_stats=1",
                         "-artifact_prefix=" + str(tmp_path) + "/", str(corpus), str(seeds)],

@@ -36,6 +36,19 @@ void write_seeds(const std::string& dir) {
   stbi_write_png((dir + "/gray.png").c_str(), w, h, 1, rgba.data(), w);
   stbi_write_bmp((dir + "/rgb.bmp").c_str(), w, h, 3, rgba.data());
   stbi_write_jpg((dir + "/rgb.jpg").c_str(), w, h, 3, rgba.data(), 80);
+  // The same JPEG with an EXIF orientation (6) segment after SOI.
+  std::vector<unsigned char> jpg;
+  stbi_write_jpg_to_func([](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::vector<unsigned char>*>(ctx);
+    v->insert(v->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
+  }, &jpg, w, h, 3, rgba.data(), 80);
+  const unsigned char app1[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,
+                                0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+  jpg.insert(jpg.begin() + 2, app1, app1 + sizeof(app1));
+  if (FILE* f = std::fopen((dir + "/exif.jpg").c_str(), "wb")) {
+    std::fwrite(jpg.data(), 1, jpg.size(), f);
+    std::fclose(f);
+  }
   const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 255, 255, 255, 0, 0, 0,
                                ',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 'D', 1, 0, ';'};
   if (FILE* f = std::fopen((dir + "/one.gif").c_str(), "wb")) {

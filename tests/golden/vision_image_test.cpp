@@ -61,6 +61,57 @@ TEST(VisionImage, CoffeePreprocessingMatchesProcessor) {
   EXPECT_EQ(n_diff, 0u);
 }
 
+// A real JPEG with an EXIF APP1 segment (little-endian TIFF, IFD0 holding only the orientation) inserted after SOI.
+std::vector<uint8_t> with_orientation(const std::vector<uint8_t>& jpeg, uint8_t orientation) {
+  const std::vector<uint8_t> app1 = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,  // length 34
+                                     'I', 'I', 42, 0, 8, 0, 0, 0,                      // TIFF header, IFD0 at 8
+                                     1, 0,                                             // one entry
+                                     0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0,  // orientation, SHORT
+                                     0, 0, 0, 0};                                      // no next IFD
+  std::vector<uint8_t> out = jpeg;
+  out.insert(out.begin() + 2, app1.begin(), app1.end());
+  return out;
+}
+
+TEST(VisionImage, ExifOrientationIsApplied) {
+  FILE* f = std::fopen((shared_dir() + "/assets/images/grace_hopper.jpg").c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  std::vector<uint8_t> jpeg(1 << 20);
+  jpeg.resize(std::fread(jpeg.data(), 1, jpeg.size(), f));
+  std::fclose(f);
+  auto base = runtime::decode_image(jpeg, "upright.jpg");
+  ASSERT_TRUE(base.ok());
+  const RgbImage& o = base.value();
+  const int w = o.width, h = o.height;
+  const auto px = [](const RgbImage& im, int x, int y) {
+    const size_t i = (static_cast<size_t>(y) * static_cast<size_t>(im.width) + static_cast<size_t>(x)) * 3;
+    return std::vector<uint8_t>(im.pixels.begin() + static_cast<std::ptrdiff_t>(i),
+                                im.pixels.begin() + static_cast<std::ptrdiff_t>(i + 3));
+  };
+  EXPECT_EQ(runtime::jpeg_exif_orientation(jpeg), 1);
+  EXPECT_EQ(runtime::jpeg_exif_orientation(with_orientation(jpeg, 6)), 6);
+  // 6: stored rotated; displaying it turns it 90 degrees clockwise: the left column, bottom to top, becomes the top row.
+  auto r6 = runtime::decode_image(with_orientation(jpeg, 6), "r6.jpg");
+  ASSERT_TRUE(r6.ok());
+  ASSERT_EQ(r6.value().width, h);
+  ASSERT_EQ(r6.value().height, w);
+  EXPECT_EQ(px(r6.value(), 0, 0), px(o, 0, h - 1));
+  EXPECT_EQ(px(r6.value(), h - 1, 0), px(o, 0, 0));
+  EXPECT_EQ(px(r6.value(), h - 1, w - 1), px(o, w - 1, 0));
+  // 8: 90 degrees counter-clockwise: the right column, top to bottom, becomes the top row.
+  auto r8 = runtime::decode_image(with_orientation(jpeg, 8), "r8.jpg");
+  ASSERT_TRUE(r8.ok());
+  EXPECT_EQ(px(r8.value(), 0, 0), px(o, w - 1, 0));
+  EXPECT_EQ(px(r8.value(), h - 1, 0), px(o, w - 1, h - 1));
+  // 3: 180 degrees; 2: mirrored left-right.
+  auto r3 = runtime::decode_image(with_orientation(jpeg, 3), "r3.jpg");
+  auto r2 = runtime::decode_image(with_orientation(jpeg, 2), "r2.jpg");
+  ASSERT_TRUE(r3.ok() && r2.ok());
+  EXPECT_EQ(px(r3.value(), 0, 0), px(o, w - 1, h - 1));
+  EXPECT_EQ(px(r3.value(), 5, 7), px(o, w - 6, h - 8));
+  EXPECT_EQ(px(r2.value(), 5, 7), px(o, w - 6, 7));
+}
+
 TEST(VisionImage, BadInputsAreErrors) {
   const std::vector<uint8_t> empty;
   EXPECT_FALSE(runtime::decode_image(empty, "empty").ok());
