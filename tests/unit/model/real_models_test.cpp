@@ -107,13 +107,15 @@ double compare_case(const nlohmann::json& c, const std::vector<float>& logits, s
   return worst;
 }
 
-void check_against_reference(const RealModel& rm, size_t ubatch) {
+// Every case but `skip` (the long prompt that another test runs through the paged cache).
+void check_against_reference(const RealModel& rm, size_t ubatch, const std::string& skip = "") {
   auto m = TextModel::load(model_path(rm));
   ASSERT_TRUE(m.ok()) << m.error().message();
   ThreadPool pool(2);
   const auto fx = fixture(rm);
   const size_t vocab = static_cast<size_t>((*m)->vocab());
   for (const auto& c : fx.at("cases")) {
+    if (c.at("name") == skip) continue;
     const auto ids = c.at("ids").get<std::vector<int32_t>>();
     auto cache = (*m)->make_cache(1, static_cast<int>(ids.size()) + 1);
     ASSERT_TRUE(cache.ok());
@@ -148,7 +150,7 @@ TEST(RealGemma3, ConfigFollowsTheCheckpoint) {
 
 TEST(RealGemma3, LogitsMatchTransformers) {
   SKIP_WITHOUT(kGemma3);
-  check_against_reference(kGemma3, 512);
+  check_against_reference(kGemma3, 512, "wiki_long");
 }
 
 TEST(RealGemma3, ChunkedPrefillAndF16PoolCacheMatchTransformers) {
