@@ -20,7 +20,7 @@ config::FlagParser run_flags() {
   p.add({{"--chat"}, FlagKind::kSwitch, "apply the model's chat template to the prompt (one user turn)", ""});
   p.add({{"--system"}, FlagKind::kValue, "system prompt (with --chat)", "", "TEXT"});
   p.add({{"--think"}, FlagKind::kSwitch, "enable thinking in the chat template (with --chat)", ""});
-  p.add({{"--chat-template"}, FlagKind::kValue, "gemma4-it | gemma4-it-interleaved | gemma4-early", "from the GGUF", "NAME"});
+  p.add({{"--chat-template"}, FlagKind::kValue, "gemma4-it | gemma4-it-interleaved | gemma4-early | gemma3-it | smollm2 | chatml", "from the GGUF", "NAME"});
   p.add({{"--temp", "--temperature"}, FlagKind::kValue, "temperature (<= 0: greedy)", "0.8"});
   p.add({{"--top-k"}, FlagKind::kValue, "top-k (0 = off)", "40"});
   p.add({{"--top-p"}, FlagKind::kValue, "top-p (1 = off)", "0.95"});
