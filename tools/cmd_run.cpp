@@ -20,13 +20,7 @@ namespace {
 
 Result<tokenizer::ChatTemplateVariant> chat_variant(const RunSettings& s, const format::GgufFile& file) {
   if (s.chat_template) return tokenizer::parse_chat_template_variant(*s.chat_template);
-  if (const auto* t = file.find("tokenizer.chat_template"); t != nullptr && t->as_string() != nullptr) {
-    return tokenizer::classify_chat_template(*t->as_string());
-  }
-  // Files without a template: the architecture's own chat format.
-  if (file.architecture() == "gemma4") return tokenizer::ChatTemplateVariant::kGemma4It;
-  if (file.architecture() == "gemma3") return tokenizer::ChatTemplateVariant::kGemma3It;
-  return make_error(ErrorCode::kUnsupported, "the model has no chat template specula can render; use --chat-template");
+  return tokenizer::chat_template_of(file);
 }
 
 constexpr const char* kImageMarker = "<|image|>";

@@ -16,11 +16,8 @@ namespace specula::tools {
 namespace {
 
 std::optional<tokenizer::ChatTemplateVariant> chat_variant(const format::GgufFile& file) {
-  if (const auto* t = file.find("tokenizer.chat_template"); t != nullptr && t->as_string() != nullptr) {
-    auto v = tokenizer::classify_chat_template(*t->as_string());
-    if (v.ok()) return v.value();
-  }
-  if (file.architecture() == "gemma4") return tokenizer::ChatTemplateVariant::kGemma4It;
+  auto v = tokenizer::chat_template_of(file);
+  if (v.ok()) return v.value();
   return std::nullopt;
 }
 

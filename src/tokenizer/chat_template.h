@@ -31,6 +31,10 @@
 
 #include "base/result.h"
 
+namespace specula::format {
+class GgufFile;
+}  // namespace specula::format
+
 namespace specula::tokenizer {
 
 enum class ChatRole { kSystem, kDeveloper, kUser, kAssistant };
@@ -76,6 +80,10 @@ Result<ChatTemplateVariant> parse_chat_template_variant(std::string_view name);
 // not recognisably one of them (Gemma 2/3 templates, custom templates, a future revision with a different shape;
 // Gemma 3 and plain ChatML are selected by name).
 Result<ChatTemplateVariant> classify_chat_template(std::string_view template_text);
+
+// The chat format of a model file: its `tokenizer.chat_template` classified, or, for files without one, the
+// architecture's own format (gemma4 -> gemma4-it, gemma3 -> gemma3-it). kUnsupported when neither applies.
+Result<ChatTemplateVariant> chat_template_of(const format::GgufFile& file);
 
 struct ChatRenderOptions {
   ChatTemplateVariant variant = ChatTemplateVariant::kGemma4It;

@@ -10,6 +10,7 @@
 // renderer that guessed wrong would silently feed the model a prompt format it was not trained on.
 #include <string_view>
 
+#include "format/gguf_reader.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/chat_template_more.h"
 
@@ -48,6 +49,15 @@ Result<ChatTemplateVariant> classify_chat_template(std::string_view text) {
   return make_error(ErrorCode::kUnsupported,
                     "the chat template looks like Gemma 4 but matches none of the supported revisions "
                     "(gemma4-it, gemma4-it-interleaved, gemma4-early); choose one explicitly");
+}
+
+Result<ChatTemplateVariant> chat_template_of(const format::GgufFile& file) {
+  if (const auto* t = file.find("tokenizer.chat_template"); t != nullptr && t->as_string() != nullptr) {
+    return classify_chat_template(*t->as_string());
+  }
+  if (file.architecture() == "gemma4") return ChatTemplateVariant::kGemma4It;
+  if (file.architecture() == "gemma3") return ChatTemplateVariant::kGemma3It;
+  return make_error(ErrorCode::kUnsupported, "the model has no chat template specula can render; use --chat-template");
 }
 
 }  // namespace specula::tokenizer
