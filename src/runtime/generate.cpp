@@ -7,16 +7,18 @@
 namespace specula::runtime {
 namespace {
 
-// Prefills prompt[0..n) in chunks; leaves the last row's logits in `logits`.
+// Prefills prompt[0..n) in chunks (embedding rows where given); leaves the last row's logits in `logits`.
 Status prefill(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache, std::span<const int32_t> prompt,
-               int ubatch, std::vector<float>& logits) {
+               std::span<const float* const> embeddings, int ubatch, std::vector<float>& logits) {
   const size_t n = prompt.size();
   const size_t step = static_cast<size_t>(std::max(ubatch, 1));
   std::vector<model::ForwardRow> rows;
   for (size_t begin = 0; begin < n; begin += step) {
     const size_t end = std::min(n, begin + step);
     rows.clear();
-    for (size_t i = begin; i < end; ++i) rows.push_back({prompt[i], static_cast<int32_t>(i), 0, nullptr});
+    for (size_t i = begin; i < end; ++i) {
+      rows.push_back({prompt[i], static_cast<int32_t>(i), 0, embeddings.empty() ? nullptr : embeddings[i]});
+    }
     const std::vector<int32_t> last = {static_cast<int32_t>(rows.size() - 1)};
     SPECULA_RETURN_IF_ERROR(model.forward(pool, cache, rows, {last, logits.data(), nullptr}));
   }
@@ -27,7 +29,7 @@ Status prefill(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache, st
 
 Result<GenerateStats> generate(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache,
                                std::span<const int32_t> prompt, Sampler& sampler, const GenerateOptions& options,
-                               const TokenCallback& on_token) {
+                               const TokenCallback& on_token, std::span<const float* const> prompt_embeddings) {
   if (prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (it needs at least a BOS token)");
   if (static_cast<int>(prompt.size()) > cache.n_ctx()) {
     return make_error(ErrorCode::kOutOfRange, "the prompt has {} tokens but the context holds {}", prompt.size(),
@@ -37,7 +39,11 @@ Result<GenerateStats> generate(ThreadPool& pool, model::TextModel& model, kv::Kv
   stats.n_prompt = static_cast<int>(prompt.size());
   std::vector<float> logits(static_cast<size_t>(model.vocab()));
   Timer timer;
-  SPECULA_RETURN_IF_ERROR(prefill(pool, model, cache, prompt, options.ubatch, logits));
+  if (!prompt_embeddings.empty() && prompt_embeddings.size() != prompt.size()) {
+    return make_error(ErrorCode::kInternal, "{} prompt embeddings for {} prompt tokens", prompt_embeddings.size(),
+                      prompt.size());
+  }
+  SPECULA_RETURN_IF_ERROR(prefill(pool, model, cache, prompt, prompt_embeddings, options.ubatch, logits));
   stats.prompt_s = timer.elapsed_s();
   timer.reset();
   int32_t pos = static_cast<int32_t>(prompt.size());

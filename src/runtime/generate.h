@@ -35,10 +35,11 @@ struct GenerateStats {
 // Called with each generated token (end-of-generation tokens included); return false to stop.
 using TokenCallback = std::function<bool(int32_t token)>;
 
-// Runs the prompt (sequence 0 of `cache`, from position 0) and generates. Errors: an empty prompt, a
-// prompt longer than the cache, a bad token id, a sampler failure.
+// Runs the prompt (sequence 0 of `cache`, from position 0) and generates. `prompt_embeddings`, when not empty,
+// has one entry per prompt position: an embedding row [hidden] that replaces that token's embedding (image soft
+// tokens), or nullptr. Errors: an empty prompt, a prompt longer than the cache, a bad token id, a sampler failure.
 Result<GenerateStats> generate(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache,
                                std::span<const int32_t> prompt, Sampler& sampler, const GenerateOptions& options,
-                               const TokenCallback& on_token);
+                               const TokenCallback& on_token, std::span<const float* const> prompt_embeddings = {});
 
 }  // namespace specula::runtime
