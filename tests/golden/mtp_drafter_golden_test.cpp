@@ -204,3 +204,56 @@ TEST(MtpDrafterGoldenE2E, EndToEndFromOurTarget) {
 
 }  // namespace
 }  // namespace specula::test
+
+namespace specula::test {
+namespace {
+
+// The centroid-masked head (use_ordered_embeddings): tests/data/mtp_centroid holds the fixture's assistant with an
+// 8-centroid table (top-2 => 100 candidate logits), made by tools/reference/make_centroid_assistant.py, and
+// transformers' logits + post_projection output for every step of the clean rounds fed the exact reference inputs.
+TEST(MtpDrafterCentroidGolden, OwnConversionMatchesTransformers) {
+  model::ConvertOptions o;
+  o.hf_dir = source_dir() + "/tests/data/mtp_centroid/hf";
+  o.out_path = temp_dir() + "/assistant-centroid-f32.gguf";
+  o.file_type = quant::FileType::kAllF32;
+  ThreadPool pool(1);
+  auto converted = model::convert_hf_model(o, pool);
+  ASSERT_TRUE(converted.ok()) << converted.error().message();
+  Fixture f(o.out_path);
+  ASSERT_TRUE(f.drafter);
+  const auto ref = read_f32(source_dir() + "/tests/data/mtp_centroid/steps.f32");
+  const size_t v = 400, hb = 48, in_w = 96, width = v + hb;
+  ASSERT_EQ(ref.size(), 16 * width);
+  size_t ref_row = 0;
+  float worst = 0.0f;
+  for (const auto& p : f.mtp.at("prompts")) {
+    for (const char* name : {"clean_round1", "clean_round2"}) {
+      const Round r = read_round(f.dir, p.at(name));
+      const int T = r.L - 1;
+      auto cache = kv::SimpleKvCache::create({{1, 32}, {1, 64}}, 1, T, size_t{1} << 30);
+      ASSERT_TRUE(cache.ok());
+      fill_slot(cache.value(), 0, r.k_s, r.v_s, T);
+      fill_slot(cache.value(), 1, r.k_f, r.v_f, T);
+      for (size_t step = 0; step < 4; ++step, ++ref_row) {
+        std::vector<float> logits(v), h_next(hb);
+        const model::DraftStepRow in{0, nullptr, r.L - 1, 0, T};
+        ASSERT_TRUE(f.drafter->step_inputs(pool, cache.value(), {0, 1}, std::span(&in, 1),
+                                           r.inputs.data() + step * in_w, {logits.data(), nullptr, h_next.data()})
+                        .ok());
+        const auto want = row(ref, ref_row, width);
+        const std::vector<float> want_logits(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(v));
+        const std::vector<float> want_h(want.begin() + static_cast<std::ptrdiff_t>(v), want.end());
+        const float el = rel_err(logits, want_logits), eh = rel_err(h_next, want_h);
+        worst = std::max({worst, el, eh});
+        EXPECT_LE(el, kRelTol) << name << " step " << step;
+        EXPECT_LE(eh, kRelTol) << name << " step " << step;
+        EXPECT_EQ(std::max_element(logits.begin(), logits.end()) - logits.begin(),
+                  std::max_element(want_logits.begin(), want_logits.end()) - want_logits.begin());
+      }
+    }
+  }
+  std::printf("  centroid head, own conversion: worst step error %.2e of max |ref|\n", static_cast<double>(worst));
+}
+
+}  // namespace
+}  // namespace specula::test
