@@ -5,12 +5,13 @@ The fuzzer is compiled with clang++ directly (only the base and GGUF sources, wi
 about 20 seconds on seeds made by GgufWriter plus stories260K.gguf. Any crash, leak, sanitizer report or
 violated property (see gguf_fuzz.cpp) fails the test.
 """
-import concurrent.futures
 import glob
 import os
 import re
 import shutil
 import subprocess
+
+from fuzz_build import build_fuzzer
 
 SOURCE = os.environ["SPECULA_SOURCE_DIR"]
 SHARED = os.environ["SPECULA_SHARED_DIR"]
@@ -19,44 +20,13 @@ WORK = os.path.join(BUILD, "fuzz-gguf")
 SOURCES = ["src/base/check.cpp", "src/base/result.cpp", "src/base/mapped_file.cpp", "src/base/log.cpp",
            "src/format/ggml_type.cpp", "src/format/gguf_value.cpp", "src/format/gguf_reader.cpp",
            "src/format/gguf_writer.cpp", "tests/fuzz/gguf_fuzz.cpp"]
-SANITIZE = "-fsanitize=fuzzer{},address,undefined"
 FUZZ_SECONDS = 20
 MAX_LEN = 16384  # covers stories260K's whole header (its data section starts at byte 14176)
 
 
-def clang():
-    for name in ("clang++", "clang++-14"):
-        path = shutil.which(name)
-        if path:
-            return path
-    raise AssertionError("clang++ (with libFuzzer, libclang-rt-dev) is required for the fuzz test")
-
-
 def build():
-    """Compiles stale objects in parallel and links; returns the fuzzer's path."""
-    cxx = clang()
-    os.makedirs(WORK, exist_ok=True)
     headers = glob.glob(os.path.join(SOURCE, "src/base/*.h")) + glob.glob(os.path.join(SOURCE, "src/format/*.h"))
-    newest_header = max(os.path.getmtime(h) for h in headers)
-    flags = ["-std=c++20", "-O1", "-gline-tables-only", "-fno-omit-frame-pointer", SANITIZE.format("-no-link"),
-             "-fno-sanitize-recover=undefined", "-I", os.path.join(SOURCE, "src")]
-
-    def compile_one(src):
-        obj = os.path.join(WORK, src.replace("/", "_") + ".o")
-        path = os.path.join(SOURCE, src)
-        if not os.path.exists(obj) or os.path.getmtime(obj) < max(os.path.getmtime(path), newest_header):
-            r = subprocess.run([cxx, *flags, "-c", path, "-o", obj + ".tmp"], capture_output=True, text=True)
-            assert r.returncode == 0, f"compiling {src} failed:\n{r.stderr}"
-            os.replace(obj + ".tmp", obj)
-        return obj
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        objects = list(pool.map(compile_one, SOURCES))
-    binary = os.path.join(WORK, "gguf_fuzz")
-    if not os.path.exists(binary) or os.path.getmtime(binary) < max(os.path.getmtime(o) for o in objects):
-        r = subprocess.run([cxx, SANITIZE.format(""), *objects, "-lfmt", "-o", binary], capture_output=True, text=True)
-        assert r.returncode == 0, f"linking the fuzzer failed:\n{r.stderr}"
-    return binary
+    return build_fuzzer(SOURCE, WORK, SOURCES, headers, "gguf_fuzz")
 
 
 def test_fuzz_gguf_parse(tmp_path):
