@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "chat_test_util.h"
 #include "test_paths.h"
 
 namespace specula::tokenizer {
@@ -16,37 +17,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test_util::to_messages;
 
-// HF message format -> typed messages. A string content is one text part; a list maps item by item.
-std::vector<ChatMessage> to_messages(const json& messages) {
-  std::vector<ChatMessage> out;
-  for (const json& m : messages) {
-    auto role = parse_chat_role(m.at("role").get<std::string>());
-    EXPECT_TRUE(role.ok());
-    ChatMessage message{role.ok() ? *role : ChatRole::kUser, {}};
-    const json& content = m.at("content");
-    if (content.is_string()) {
-      message.parts.push_back(ChatPart::make_text(content.get<std::string>()));
-    } else {
-      for (const json& item : content) {
-        const std::string type = item.at("type").get<std::string>();
-        if (type == "text") message.parts.push_back(ChatPart::make_text(item.at("text").get<std::string>()));
-        if (type == "image") message.parts.push_back(ChatPart::image());
-        if (type == "audio") message.parts.push_back(ChatPart::audio());
-        if (type == "video") message.parts.push_back(ChatPart::video());
-      }
-    }
-    out.push_back(std::move(message));
-  }
-  return out;
-}
+std::string read_file(const std::string& path) { return test_util::read_text(path); }
 
 TEST(ChatTemplate, MatchesJinjaRenderingsOfTheOfficialTemplates) {
   const json fixture = json::parse(read_file(test::source_dir() + "/tests/data/chat/gemma4_chat_cases.json"));
