@@ -1,4 +1,5 @@
 // MtpDrafter: loading, input checks and the draft-step forward of gemma4-spec.md §3.2.
+#include "model/common/vec.h"
 #include "model/mtp/mtp_drafter.h"
 
 #include <algorithm>
@@ -34,9 +35,6 @@ struct MtpDrafter::Scratch {
 
 namespace {
 
-void add_inplace(float* x, const float* y, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] += y[i];
-}
 
 // The one place the drafter reads the target's K/V (so that another cache can be swapped in): each row sees
 // the visible committed entries of its sequence in the source layer's slot.

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "model/common/vec.h"
 #include "model/text/moe.h"
 #include "model/text/rope.h"
 #include "model/text/text_model.h"
@@ -39,13 +40,7 @@ struct TextModel::Scratch {
 
 namespace {
 
-void add_inplace(float* x, const float* y, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] += y[i];
-}
 
-void scale_inplace(float* x, float s, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] *= s;
-}
 
 // Token embeddings (scaled) or caller-provided embedding rows (unscaled), into s.x.
 void embed(ThreadPool& pool, const TextConfig& c, const TextWeights& w, std::span<const ForwardRow> rows,
