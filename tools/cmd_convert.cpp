@@ -1,10 +1,12 @@
-// specula convert HF_DIR -o out.gguf [--type TYPE]: HF Gemma 4 safetensors -> llama.cpp-compatible GGUF.
+// specula convert HF_DIR -o out.gguf [--type TYPE] [--mmproj]: HF Gemma 4 safetensors -> llama.cpp-compatible GGUF
+// (the text model, or with --mmproj the vision tower + projector as a separate mmproj file).
 #include <cstdio>
 
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "config/flags.h"
 #include "model/convert/converter.h"
+#include "model/convert/mmproj_convert.h"
 #include "model/convert/type_plan.h"
 #include "subcommand.h"
 #include "tool_common.h"
@@ -13,7 +15,7 @@ namespace specula::tools {
 namespace {
 
 config::FlagParser convert_parser() {
-  config::FlagParser p("convert", "HF_DIR -o OUT.gguf [--type TYPE]");
+  config::FlagParser p("convert", "HF_DIR -o OUT.gguf [--type TYPE] [--mmproj]");
   p.allow_positionals(1, "HF_DIR");
   p.add({{"-o", "--outfile"}, config::FlagKind::kValue, "output GGUF file (required)", "", "FILE"});
   p.add({{"--type"},
@@ -22,6 +24,10 @@ config::FlagParser convert_parser() {
              " (float types as llama.cpp's converter; quantized mixes as llama-quantize applied to its f16 output)",
          "f16",
          "TYPE"});
+  p.add({{"--mmproj"},
+         config::FlagKind::kSwitch,
+         "write the vision tower and projector as an mmproj GGUF (llama.cpp's --mmproj; types f32, f16, bf16, q8_0)",
+         ""});
   p.add({{"--name"}, config::FlagKind::kValue, "general.name to write", "the folder's name", "NAME"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
   p.add({{"-q", "--quiet"}, config::FlagKind::kSwitch, "print only the summary", ""});
@@ -60,9 +66,17 @@ int cmd_convert(const Args& args) {
   }
   ThreadPool pool(threads.value());
   Timer timer;
-  auto summary = model::convert_hf_model(options, pool);
+  const bool mmproj = flags->has("--mmproj");
+  auto summary = mmproj ? model::convert_hf_mmproj(options, pool) : model::convert_hf_model(options, pool);
   if (!summary.ok()) return fail("convert", summary.error().message());
   for (const auto& note : summary->notes) std::fprintf(stderr, "specula convert: note: %s\n", note.c_str());
+  if (mmproj) {
+    std::printf("wrote %s: mmproj, %s, %zu tensors, %.2f MiB of tensor data, %zu HF tensors left out, %.1f s\n",
+                options.out_path.c_str(), std::string(quant::file_type_name(options.file_type)).c_str(),
+                summary->n_tensors, static_cast<double>(summary->n_bytes) / (1 << 20), summary->n_skipped,
+                timer.elapsed_s());
+    return 0;
+  }
   std::printf("wrote %s: %s, %zu tensors, %.2f MiB of tensor data, tokenizer %s%s, %zu HF tensors left out, %.1f s\n",
               options.out_path.c_str(), std::string(quant::file_type_name(options.file_type)).c_str(),
               summary->n_tensors, static_cast<double>(summary->n_bytes) / (1 << 20), summary->tokenizer ? "yes" : "no",
