@@ -31,6 +31,7 @@ Result<runtime::EngineOptions> engine_options(const config::ServeConfig& c) {
   o.ubatch = c.ubatch;
   o.queue_max = c.queue_max;
   o.spec = c.spec;
+  o.vision = c.vision;
   SPECULA_TRY(o.cache_types, kv::parse_cache_types(c.cache_type_k, c.cache_type_v));
   auto draft = kv::parse_cache_types(c.cache_type_k_draft, c.cache_type_v_draft);
   if (!draft.ok()) return draft.error().with_context("-ctkd/-ctvd");
@@ -57,7 +58,7 @@ int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options)
   }
   std::shared_ptr<runtime::Engine> e = std::move(engine.value());
   const auto chat = chat_variant(e->model().file());
-  log::info("kv pool: {}", e->kv_description());
+  for (const auto& line : e->describe()) log::info("{}", line);
   log::info("chat template: {}", chat ? tokenizer::chat_template_variant_name(*chat) : "none (chat endpoints refuse)");
   e->start();
   http.set_engine(e, chat);
@@ -89,9 +90,6 @@ int cmd_serve(const Args& args) {
   if (!flags.ok()) return fail("serve", flags.error().message());
   auto cfg = config::make_serve_config(flags.value());
   if (!cfg.ok()) return fail("serve", cfg.error().message());
-  if (std::holds_alternative<config::VisionOn>(cfg->vision)) {
-    return fail("serve", "--mmproj: vision is not available in this build");
-  }
   auto options = engine_options(cfg.value());
   if (!options.ok()) return fail("serve", options.error().message());
   log::set_options({log::Level::kInfo, cfg->log_json ? log::Format::kJson : log::Format::kText});

@@ -117,6 +117,12 @@ Status read_keys(const FlagValues& f, ServeConfig& c) {
 
 Status read_vision(const FlagValues& f, ServeConfig& c) {
   SPECULA_TRY(const auto max_tokens, f.get_int("--image-max-tokens", 1, 1 << 16));
+  if (max_tokens && !f.get("--mmproj")) return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens needs --mmproj");
+  if (max_tokens && *max_tokens != 70 && *max_tokens != 140 && *max_tokens != 280 && *max_tokens != 560 &&
+      *max_tokens != 1120) {
+    return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens must be 70, 140, 280, 560 or 1120 (the soft "
+                      "token budgets of Gemma 4's image processor), got {}", *max_tokens);
+  }
   const auto path = f.get("--mmproj");
   if (!path) {
     if (max_tokens) return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens needs --mmproj");
@@ -126,7 +132,7 @@ Status read_vision(const FlagValues& f, ServeConfig& c) {
   if (!std::filesystem::is_regular_file(*path, ec)) {
     return make_error(ErrorCode::kNotFound, "--mmproj {}: no such file", *path);
   }
-  c.vision = VisionOn{*path, max_tokens ? static_cast<int>(*max_tokens) : 0};
+  c.vision = VisionOn{*path, max_tokens ? static_cast<int>(*max_tokens) : kDefaultImageMaxTokens};
   return ok_status();
 }
 
@@ -153,7 +159,7 @@ FlagParser serve_flags() {
   p.add({{"-ctvd", "--cache-type-v-draft"}, K::kValue, "draft model V cache type", "f16", "TYPE"});
   add_spec_flags(p);
   p.add({{"-mm", "--mmproj"}, K::kValue, "vision projector GGUF", "", "FILE"});
-  p.add({{"--image-max-tokens"}, K::kValue, "most soft tokens per image", "from the projector"});
+  p.add({{"--image-max-tokens"}, K::kValue, "soft tokens per image: 70, 140, 280, 560 or 1120", "280"});
   p.add({{"--api-key"}, K::kRepeated, "require this bearer key (repeatable, or K1,K2)", "", "KEY"});
   p.add({{"--api-key-file"}, K::kValue, "file with one API key per line", "", "FILE"});
   p.add({{"-to", "--timeout"}, K::kValue, "HTTP read/write timeout in seconds", "600"});
@@ -216,7 +222,7 @@ std::vector<std::string> ServeConfig::describe() const {
                               cache_type_k_draft, cache_type_v_draft));
   lines.push_back(fmt::format("speculation: {}", config::describe(spec)));
   if (const auto* v = std::get_if<VisionOn>(&vision)) {
-    lines.push_back(fmt::format("vision: {} (max {} tokens per image)", v->mmproj_path, v->image_max_tokens));
+    lines.push_back(fmt::format("vision: {} ({} tokens per image)", v->mmproj_path, v->image_max_tokens));
   } else {
     lines.push_back("vision: off");
   }

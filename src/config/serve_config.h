@@ -29,10 +29,12 @@ struct ServeSampling {
   std::optional<uint64_t> seed;  // unset: a random seed per request
 };
 
+inline constexpr int kDefaultImageMaxTokens = 280;  // Gemma 4's processor default (max_soft_tokens)
+
 struct VisionOff {};
 struct VisionOn {
   std::string mmproj_path;
-  int image_max_tokens = 0;  // 0: the projector's default
+  int image_max_tokens = kDefaultImageMaxTokens;  // soft tokens per image: 70, 140, 280, 560 or 1120
 };
 using VisionConfig = std::variant<VisionOff, VisionOn>;
 

@@ -20,11 +20,20 @@ namespace specula::runtime {
 
 namespace {
 
-size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t n = 0;
-  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
-  return n;
+// The end of the prefill chunk that starts at `start`: at most ubatch rows, except that an image block (<|image>
+// .. <image|>) is never split: a chunk stops before a block that does not fit, and a chunk that starts with a block
+// takes the whole block even when it is longer than ubatch (bidirectional image attention needs all of it in one
+// forward; for causal models it is merely harmless).
+int chunk_end(const GenRequest& r, int start, int ubatch) {
+  const int n = static_cast<int>(r.prompt.size());
+  int end = std::min(n, start + std::max(ubatch, 1));
+  for (const ImageSpan& sp : r.image_spans) {
+    const int boi = sp.begin - 1, after = sp.begin + sp.n_tokens + 1;
+    if (boi < end && end < after) return boi > start ? boi : std::min(after, n);
+  }
+  return end;
 }
+
 }  // namespace
 
 Engine::Engine(EngineOptions options, std::unique_ptr<model::TextModel> model, tokenizer::Tokenizer tok)
@@ -49,6 +58,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   kv.n_ctx = options.n_ctx;
   kv.n_seq = options.n_parallel;
   kv.max_batch = std::max(options.ubatch, 1 + config::draft_tokens(options.spec));
+  if (const auto* v = std::get_if<config::VisionOn>(&options.vision)) {
+    SPECULA_RETURN_IF_ERROR(e->load_vision(*v));
+    kv.max_batch = std::max(kv.max_batch, e->image_max_tokens_ + 2);  // a whole image block in one chunk
+  }
+  e->max_chunk_ = kv.max_batch;
   SPECULA_TRY(e->cache_, e->model_->make_kv_cache(kv));
   if (const auto* pool = dynamic_cast<const kv::KvPool*>(e->cache_.get())) {
     e->kv_description_ = pool->describe();
@@ -68,6 +82,62 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   return e;
 }
 
+Status Engine::load_vision(const config::VisionOn& v) {
+  auto vision = model::VisionModel::load(v.mmproj_path);
+  if (!vision.ok()) return vision.error().with_context("--mmproj " + v.mmproj_path);
+  vision_ = std::move(vision.value());
+  if (Status st = check_vision_matches_text(*vision_, *model_); !st.ok()) {
+    return st.error().with_context("--mmproj " + v.mmproj_path);
+  }
+  SPECULA_TRY(image_ids_, runtime::image_token_ids(model_->file()));
+  image_max_tokens_ = v.image_max_tokens > 0 ? v.image_max_tokens : kDefaultImageMaxTokens;
+  if (!valid_max_soft_tokens(image_max_tokens_)) {
+    return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens must be 70, 140, 280, 560 or 1120, got {}",
+                      image_max_tokens_);
+  }
+  vision_pool_ = std::make_unique<ThreadPool>(options_.threads);
+  return ok_status();
+}
+
+Result<ImageEmbedding> Engine::encode_image(std::span<const uint8_t> bytes, const std::string& name) {
+  if (!vision_) return make_error(ErrorCode::kUnsupported, "images need a server started with --mmproj");
+  std::lock_guard lock(vision_mu_);
+  Timer timer;
+  SPECULA_TRY(const RgbImage image, decode_image(bytes, name));
+  auto out = embed_image(*vision_pool_, *vision_, image, image_max_tokens_);
+  if (!out.ok()) return out.error().with_context(name);
+  std::lock_guard metrics_lock(mu_);
+  metrics_.images_encoded += 1;
+  metrics_.image_encode_seconds += timer.elapsed_ms() / 1e3;
+  return out;
+}
+
+std::vector<std::string> Engine::describe() const {
+  const auto& c = model_->config();
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("text model: {}: {} layers, hidden {}, vocab {}, sliding window {}", options_.model_path,
+                              c.n_layers, c.hidden, c.vocab, c.sliding_window));
+  lines.push_back(fmt::format("slots: {} x {} tokens, prefill chunk {} (image blocks are never split), {} threads",
+                              options_.n_parallel, options_.n_ctx, options_.ubatch, options_.threads));
+  lines.push_back(fmt::format("kv pool: {}", kv_description_));
+  std::string spec = "off";
+  if (const auto* m = std::get_if<config::SpecMtp>(&options_.spec)) {
+    spec = fmt::format("mtp: n_draft={}, centroid head: {}", m->n_draft,
+                       speculator_->drafter() && speculator_->drafter()->centroid_head() ? "yes" : "no");
+  } else if (const auto* g = std::get_if<config::SpecNgram>(&options_.spec)) {
+    spec = fmt::format("ngram: n_draft={}, n-gram {}..{}", g->n_draft, g->ngram_min, g->ngram_max);
+  }
+  lines.push_back("speculator: " + spec);
+  if (vision_) {
+    lines.push_back(fmt::format("vision model: gemma4v, {} tokens/image, encoder hidden {} x {} layers, {} image attention",
+                                image_max_tokens_, vision_->config().hidden, vision_->config().n_layers,
+                                image_attention_bidirectional(model_->file(), vision_->config()) ? "bidirectional"
+                                                                                                : "causal"));
+  }
+  if (speculator_) lines.push_back("speculative decoding active on all slots (text and image requests)");
+  return lines;
+}
+
 void Engine::start() { thread_ = std::thread([this] { run(); }); }
 
 void Engine::stop() {
@@ -85,6 +155,12 @@ Status Engine::submit(GenRequest request) {
   if (n >= options_.n_ctx) {
     return make_error(ErrorCode::kOutOfRange, "the request exceeds the available context size: {} prompt tokens, "
                       "context {} tokens", n, options_.n_ctx);
+  }
+  for (const ImageSpan& sp : request.image_spans) {
+    if (sp.n_tokens + 2 > max_chunk_) {
+      return make_error(ErrorCode::kInvalidArgument, "an image block of {} tokens does not fit one prefill chunk of "
+                        "at most {} rows", sp.n_tokens + 2, max_chunk_);
+    }
   }
   if (request.id_slot < -1 || request.id_slot >= options_.n_parallel) {
     return make_error(ErrorCode::kInvalidArgument, "id_slot must be -1 or in [0, {}), got {}", options_.n_parallel,
@@ -144,15 +220,21 @@ void Engine::run() {
 void Engine::admit() {
   std::vector<GenRequest> taken;
   std::vector<Slot*> where;
+  std::vector<size_t> reuse;
   {
     std::lock_guard lock(mu_);
     for (auto it = queue_.begin(); it != queue_.end();) {
       Slot* best = nullptr;
       size_t best_lcp = 0;
+      const auto keys = position_keys(it->prompt, it->image_spans);
       for (auto& s : slots_) {
         const bool reserved = std::find(where.begin(), where.end(), s.get()) != where.end();
         if (s->req || reserved || (it->id_slot >= 0 && s->id != it->id_slot)) continue;
-        const size_t lcp = common_prefix(s->history, it->prompt);
+        // Cached entries [0, pos) equal history[0, pos); keep the common prefix, but always recompute at least the
+        // last prompt token (its logits start generation).
+        const size_t limit = std::min(it->prompt.size() - 1, static_cast<size_t>(std::max(s->pos, 0)));
+        const size_t lcp = it->cache_prompt ? reusable_prefix(position_keys(s->history, s->image_spans), keys,
+                                                              it->image_spans, limit) : 0;
         if (best == nullptr || lcp > best_lcp) {
           best = s.get();
           best_lcp = lcp;
@@ -164,6 +246,7 @@ void Engine::admit() {
       }
       taken.push_back(std::move(*it));
       where.push_back(best);
+      reuse.push_back(best_lcp);
       it = queue_.erase(it);
     }
     metrics_.requests_deferred = static_cast<int>(queue_.size());
@@ -171,10 +254,7 @@ void Engine::admit() {
   for (size_t i = 0; i < taken.size(); ++i) {
     Slot& s = *where[i];
     GenRequest& r = taken[i];
-    // Cached entries [0, pos) equal history[0, pos); keep the common prefix, but always recompute at least the last
-    // prompt token (its logits start generation).
-    size_t keep = r.cache_prompt ? common_prefix(s.history, r.prompt) : 0;
-    keep = std::min({keep, r.prompt.size() - 1, static_cast<size_t>(std::max(s.pos, 0))});
+    size_t keep = reuse[i];
     if (!cache_->truncate(s.id, static_cast<int>(keep)).ok()) {
       keep = 0;
       SPECULA_CHECK(cache_->truncate(s.id, 0).ok());
@@ -185,6 +265,7 @@ void Engine::admit() {
                                                              .strip_leading_space = r.strip_leading_space});
     s.matcher.emplace(r.stop.stop());
     s.history = r.prompt;
+    s.image_spans = r.image_spans;
     s.prefilling = true;
     s.n_prefilled = static_cast<int>(keep);
     s.n_cached = static_cast<int>(keep);
@@ -222,10 +303,14 @@ void Engine::step() {
 
 // One prompt chunk of slot s (at most ubatch rows); after the last chunk, samples and commits the first token.
 Status Engine::prefill_slot(Slot& s) {
-  const int n = static_cast<int>(s.req->prompt.size());
-  const int end = std::min(n, s.n_prefilled + std::max(options_.ubatch, 1));
+  const GenRequest& r = *s.req;
+  const int n = static_cast<int>(r.prompt.size());
+  const int end = chunk_end(r, s.n_prefilled, options_.ubatch);
   std::vector<model::ForwardRow> rows;
-  for (int p = s.n_prefilled; p < end; ++p) rows.push_back({s.req->prompt[static_cast<size_t>(p)], p, s.id, nullptr});
+  for (int p = s.n_prefilled; p < end; ++p) {
+    const auto i = static_cast<size_t>(p);
+    rows.push_back({r.prompt[i], p, s.id, r.embeddings.empty() ? nullptr : r.embeddings[i]});
+  }
   const std::vector<int32_t> last = {static_cast<int32_t>(rows.size() - 1)};
   const bool want_hidden = speculator_ && speculator_->source().needs_hidden();
   if (want_hidden) s.hidden.resize(static_cast<size_t>(model_->config().hidden));
@@ -234,6 +319,8 @@ Status Engine::prefill_slot(Slot& s) {
   s.n_prefilled = end;
   if (end < n) return ok_status();
   s.prefilling = false;
+  s.req->embeddings = {};  // the image rows are in the cache now: free them (the spans keep the hashes)
+  s.req->images = {};
   s.prompt_ms = s.timer.elapsed_ms();
   s.timer.reset();
   s.pos = n;

@@ -20,10 +20,13 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "config/serve_config.h"
 #include "config/speculative.h"
 #include "kv/cache_types.h"
 #include "kv/kv_cache.h"
 #include "model/text/text_model.h"
+#include "model/vision/vision_model.h"
+#include "runtime/multimodal.h"
 #include "runtime/request.h"
 #include "runtime/speculative_setup.h"
 #include "tokenizer/tokenizer.h"
@@ -39,6 +42,15 @@ struct EngineOptions {
   int queue_max = 4;      // waiting requests before submit() refuses
   kv::CacheTypes cache_types;
   config::SpecConfig spec;
+  config::VisionConfig vision;  // VisionOn: the mmproj is loaded and checked against the model at create()
+};
+
+// Speculation counters of one kind of request (text-only, or with images). by_pos[i]: rounds that drafted at
+// least i + 1 tokens (drafted) / whose first i + 1 drafts were accepted (accepted).
+struct SpecCounters {
+  int64_t drafted = 0;
+  int64_t accepted = 0;
+  std::vector<int64_t> drafted_by_pos, accepted_by_pos;
 };
 
 // Counters for /metrics (monotonic totals and current gauges).
@@ -52,8 +64,12 @@ struct EngineMetrics {
   int requests_deferred = 0;
   int64_t kv_used_cells = 0;
   int64_t kv_total_cells = 0;
-  int64_t drafted = 0;
+  int64_t drafted = 0;   // all requests
   int64_t accepted = 0;
+  SpecCounters spec_text, spec_image;  // counted when a verify batch is accepted (live, not at the request's end)
+  int64_t image_requests = 0;          // finished requests that had images
+  int64_t images_encoded = 0;
+  double image_encode_seconds = 0;
 };
 
 struct SlotInfo {
@@ -75,9 +91,22 @@ class Engine {
   void start();  // starts the engine thread
   void stop();   // finishes in-flight requests with an error and joins the thread
 
+  // Decodes and encodes one image (bytes of a PNG, JPEG, ...) into its embedding rows, on the calling thread with
+  // the engine's vision thread pool; one image at a time (concurrent callers wait), so at most one decoded image is
+  // in memory. Errors: vision is off (kUnsupported), the decoder's (corrupt, zero-sized or too large images:
+  // kCorruptData / kOutOfRange, checked from the header before decoding pixels).
+  Result<ImageEmbedding> encode_image(std::span<const uint8_t> bytes, const std::string& name);
+  bool vision() const { return vision_ != nullptr; }
+  int image_max_tokens() const { return image_max_tokens_; }
+  const ImageTokenIds& image_token_ids() const { return image_ids_; }
+
+  // One line per subsystem for the start-up log: model, slots, KV cache, speculation, vision.
+  std::vector<std::string> describe() const;
+
   // Queues a request. Errors: kResourceExhausted when every slot is busy and the queue is full; kOutOfRange for a
-  // prompt that does not fit the context (message names both numbers); kInvalidArgument for an empty prompt or an
-  // id_slot out of range.
+  // prompt that does not fit the context (message names both numbers); kInvalidArgument for an empty prompt, an
+  // id_slot out of range, or an image block longer than a prefill chunk may be (only with images made elsewhere
+  // than encode_image, whose blocks always fit).
   Status submit(GenRequest request);
 
   const tokenizer::Tokenizer& tokenizer() const { return tokenizer_; }
@@ -96,7 +125,9 @@ class Engine {
   void run();
   void admit();
   void step();
+  Status load_vision(const config::VisionOn& v);
   Status prefill_slot(Slot& s);
+  void count_round(const Slot& s, int n_drafted, int n_accepted);
   Status speculate_slots(std::vector<Slot*>& active);
   Status verify_group(std::span<Slot*> group, std::span<const Draft> drafts);
   void flush_text(Slot& s);
@@ -112,6 +143,12 @@ class Engine {
   std::unique_ptr<kv::KvCache> cache_;
   std::unique_ptr<Speculator> speculator_;  // only for SpecMtp / SpecNgram (built from the config variant)
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<model::VisionModel> vision_;  // only with VisionOn
+  std::unique_ptr<ThreadPool> vision_pool_;     // encode_image's pool (used by HTTP threads, not the engine thread)
+  std::mutex vision_mu_;                        // one encode_image at a time
+  ImageTokenIds image_ids_;
+  int image_max_tokens_ = 0;
+  int max_chunk_ = 0;  // most rows of one sequence in one forward (the KV pool's max_batch)
   std::vector<std::unique_ptr<Slot>> slots_;
   std::string kv_description_;
   std::vector<float> logits_, hidden_;

@@ -26,6 +26,7 @@ struct Engine::Slot {
   std::optional<tokenizer::StreamDetokenizer> detok;
   std::optional<StopMatcher> matcher;
   std::vector<int32_t> history;
+  std::vector<ImageSpan> image_spans;  // the image blocks of history (prompt-cache identity of soft tokens)
   std::vector<float> hidden;       // final-norm hidden of the row that produced history.back() (MTP)
   std::mt19937_64 rng;
   bool prefilling = false;

@@ -91,6 +91,7 @@ Status Engine::verify_group(std::span<Slot*> group, std::span<const Draft> draft
                                                     [&](int32_t t) { return commit_token(s, t); }));
     s.n_drafted += static_cast<int>(d.tokens.size());
     s.n_accepted += o.n_accepted;
+    if (!d.tokens.empty()) count_round(s, static_cast<int>(d.tokens.size()), o.n_accepted);
     s.pos += o.n_committed;
     SPECULA_RETURN_IF_ERROR(cache_->truncate(s.id, s.pos));  // drop the entries of rejected drafts
     if (want_hidden) {
@@ -105,6 +106,22 @@ Status Engine::verify_group(std::span<Slot*> group, std::span<const Draft> draft
     }
   }
   return ok_status();
+}
+
+void Engine::count_round(const Slot& s, int n_drafted, int n_accepted) {
+  std::lock_guard lock(mu_);
+  SpecCounters& c = s.req->has_images() ? metrics_.spec_image : metrics_.spec_text;
+  const auto k = static_cast<size_t>(n_drafted);
+  if (c.drafted_by_pos.size() < k) {
+    c.drafted_by_pos.resize(k);
+    c.accepted_by_pos.resize(k);
+  }
+  c.drafted += n_drafted;
+  c.accepted += n_accepted;
+  metrics_.drafted += n_drafted;
+  metrics_.accepted += n_accepted;
+  for (size_t i = 0; i < k; ++i) c.drafted_by_pos[i] += 1;
+  for (size_t i = 0; i < static_cast<size_t>(n_accepted); ++i) c.accepted_by_pos[i] += 1;
 }
 
 void Engine::flush_text(Slot& s) {
@@ -143,8 +160,7 @@ void Engine::finish(Slot& s, FinishReason reason) {
     metrics_.generated_tokens += u.n_generated;
     metrics_.generate_seconds += u.generate_ms / 1e3;
     metrics_.requests_total += 1;
-    metrics_.drafted += u.n_drafted;
-    metrics_.accepted += u.n_accepted;
+    metrics_.image_requests += s.req->has_images() ? 1 : 0;
   }
   log::info("slot {}: {} prompt tokens ({} cached) in {:.1f} ms, {} generated in {:.1f} ms, finish {}{}", s.id,
             u.n_prompt, u.n_cached, u.prompt_ms, u.n_generated, u.generate_ms, finish_reason_name(reason),
@@ -161,6 +177,7 @@ void Engine::fail(Slot& s, const Error& error) {
   // The cache state of a failed request is unknown: forget everything the slot held.
   SPECULA_CHECK(cache_->truncate(s.id, 0).ok());
   s.history.clear();
+  s.image_spans.clear();
   s.pos = 0;
   s.prefilling = false;
   release(s);
@@ -178,6 +195,7 @@ void Engine::release(Slot& s) {
   if (!cache_->truncate(s.id, s.pos).ok()) {
     SPECULA_CHECK(cache_->truncate(s.id, 0).ok());
     s.history.clear();
+    s.image_spans.clear();
     s.pos = 0;
   }
   s.req.reset();

@@ -11,10 +11,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "runtime/multimodal.h"
 #include "runtime/sampler_config.h"
 #include "runtime/stop_config.h"
 
@@ -59,14 +61,49 @@ class RequestChannel {
   std::atomic<bool> cancelled_{false};
 };
 
+// The soft tokens of one image block in a prompt: positions [begin, begin + n_tokens), preceded by <|image> at
+// begin - 1 and followed by <image|> at begin + n_tokens. `hash` identifies the image's embedding rows (the
+// soft tokens all share one token id, so the prompt cache compares images by this instead).
+struct ImageSpan {
+  int32_t begin = 0;
+  int32_t n_tokens = 0;
+  uint64_t hash = 0;
+};
+
 struct GenRequest {
-  std::vector<int32_t> prompt;       // full prompt (BOS included when the vocabulary adds one)
+  std::vector<int32_t> prompt;       // full prompt (BOS included when the vocabulary adds one; pad id 0 at soft
+                                     // tokens)
   SamplerConfig sampler;
   StopConfig stop;
   int id_slot = -1;                  // -1: any free slot (the one whose cache shares the longest prefix)
   bool cache_prompt = true;          // reuse the slot's cached prefix
   bool strip_leading_space = true;   // detokenizer option for the first generated token
   std::shared_ptr<RequestChannel> channel;
+  // Requests with images (attach_images): embeddings[p] is the embedding row of prompt position p, null at text
+  // positions; the rows point into `images`. All three empty for text-only requests.
+  std::vector<ImageEmbedding> images;
+  std::vector<const float*> embeddings;
+  std::vector<ImageSpan> image_spans;
+
+  bool has_images() const { return !image_spans.empty(); }
 };
+
+// Expands the image placeholders of `prompt` (a lone <|image|> per image, as the chat template renders it) into
+// image blocks bound to `images` in order (multimodal.h make_multimodal_prompt) and fills prompt, embeddings,
+// images and image_spans. Errors (kInvalidArgument): placeholders and images differ in number, a malformed block.
+Status attach_images(GenRequest& request, const ImageTokenIds& ids, std::vector<ImageEmbedding> images);
+
+// A 64-bit FNV-1a hash of an image's embedding rows (its bytes).
+uint64_t hash_image(const ImageEmbedding& image);
+
+// The identity of each position for prompt-cache reuse: the token id, or at soft tokens a key made from the image
+// hash and the offset in the block (never equal to a token id). Positions at or after tokens.size() are absent.
+std::vector<uint64_t> position_keys(std::span<const int32_t> tokens, std::span<const ImageSpan> spans);
+
+// The positions of `tokens` that can be reused from a cache holding `cached`: the common prefix of the keys, at
+// most `limit`, moved back to the <|image> of an image block of `spans` it would cut (a block is prefilled
+// whole, never from its middle).
+size_t reusable_prefix(std::span<const uint64_t> cached, std::span<const uint64_t> tokens,
+                       std::span<const ImageSpan> spans, size_t limit);
 
 }  // namespace specula::runtime

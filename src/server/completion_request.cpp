@@ -4,6 +4,8 @@
 #include <random>
 #include <set>
 
+#include "server/media.h"
+
 namespace specula::server {
 namespace {
 
@@ -202,10 +204,57 @@ Status refuse_unsupported(const json& b) {
   return ok_status();
 }
 
-// A text prompt, or token ids, or a mixed array of both (llama.cpp); a one-element array of one prompt (OpenAI).
-Result<std::vector<int32_t>> read_prompt(const json& b, const ParseContext& ctx) {
+inline constexpr std::string_view kMediaMarker = "<__media__>";  // llama-server's default media marker
+
+// llama-server's multimodal prompt {"prompt_string": "... <__media__> ...", "multimodal_data": [base64, ...]}:
+// each marker becomes the image placeholder; the images' bytes go to `images` in order.
+Result<std::string> read_multimodal_prompt(const json& p, const ParseContext& ctx,
+                                           std::vector<std::vector<uint8_t>>& images) {
+  auto text = p.find("prompt_string");
+  auto data = p.find("multimodal_data");
+  if (text == p.end() || !text->is_string()) {
+    return make_error(ErrorCode::kInvalidArgument, "'prompt.prompt_string' must be a string");
+  }
+  if (data != p.end() && !data->is_null() && !data->is_array()) {
+    return make_error(ErrorCode::kInvalidArgument, "'prompt.multimodal_data' must be an array of base64 strings");
+  }
+  std::string out = text->get<std::string>();
+  size_t n_markers = 0;
+  for (size_t at = out.find(kMediaMarker); at != std::string::npos; at = out.find(kMediaMarker, at)) {
+    out.replace(at, kMediaMarker.size(), "<|image|>");
+    ++n_markers;
+  }
+  const size_t n_data = data == p.end() || data->is_null() ? 0 : data->size();
+  if (n_data != n_markers) {
+    return make_error(ErrorCode::kInvalidArgument, "'prompt' has {} {} marker(s) but {} multimodal_data item(s)",
+                      n_markers, kMediaMarker, n_data);
+  }
+  if (n_data > 0 && !ctx.vision) {
+    return make_error(ErrorCode::kInvalidArgument, "'prompt.multimodal_data': image input needs a server started "
+                      "with --mmproj (this one has no vision model)");
+  }
+  for (size_t i = 0; i < n_data; ++i) {
+    const json& item = (*data)[i];
+    const std::string what = fmt::format("prompt.multimodal_data[{}]", i);
+    if (!item.is_string()) return make_error(ErrorCode::kInvalidArgument, "'{}' must be a string", what);
+    SPECULA_TRY(auto bytes, image_bytes(item.get_ref<const std::string&>(), what));
+    images.push_back(std::move(bytes));
+  }
+  return out;
+}
+
+// A text prompt, or token ids, or a mixed array of both (llama.cpp); a one-element array of one prompt (OpenAI);
+// llama-server's multimodal object (/completion only).
+Result<std::vector<int32_t>> read_prompt(const json& b, Api api, const ParseContext& ctx,
+                                         std::vector<std::vector<uint8_t>>& images) {
   SPECULA_TRY(const json* v, field(b, "prompt"));
   if (v == nullptr) return make_error(ErrorCode::kInvalidArgument, "'prompt' is required");
+  json multimodal_text;
+  if (v->is_object() && api == Api::kLlamaCompletion) {
+    SPECULA_TRY(std::string t, read_multimodal_prompt(*v, ctx, images));
+    multimodal_text = std::move(t);
+    v = &multimodal_text;
+  }
   const json* p = v;
   if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) p = &(*v)[0];
   std::vector<int32_t> out;
@@ -234,7 +283,31 @@ Result<std::vector<int32_t>> read_prompt(const json& b, const ParseContext& ctx)
   return out;
 }
 
-Result<tokenizer::ChatMessage> read_message(const json& m, size_t index) {
+// An image_url part: {"type": "image_url", "image_url": {"url": "data:image/...;base64,..."}} (OpenAI) or
+// "image_url": "<url>"; the bytes go to `images` when given.
+Status read_image_part(const json& part, size_t index, size_t k, const ParseContext& ctx,
+                       std::vector<std::vector<uint8_t>>* images) {
+  const std::string where = fmt::format("messages[{}].content[{}]", index, k);
+  if (images == nullptr) return ok_status();
+  if (!ctx.vision) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: image input needs a server started with --mmproj (this one "
+                      "has no vision model)", where);
+  }
+  const json* url = nullptr;
+  if (auto it = part.find("image_url"); it != part.end()) {
+    if (it->is_string()) url = &*it;
+    if (it->is_object() && it->contains("url")) url = &(*it)["url"];
+  }
+  if (url == nullptr || !url->is_string()) {
+    return make_error(ErrorCode::kInvalidArgument, "{}.image_url.url must be a string", where);
+  }
+  SPECULA_TRY(auto bytes, image_bytes(url->get_ref<const std::string&>(), where));
+  images->push_back(std::move(bytes));
+  return ok_status();
+}
+
+Result<tokenizer::ChatMessage> read_message(const json& m, size_t index, const ParseContext& ctx,
+                                            std::vector<std::vector<uint8_t>>* images) {
   if (!m.is_object()) return make_error(ErrorCode::kInvalidArgument, "messages[{}] must be an object", index);
   auto role = m.find("role");
   if (role == m.end() || !role->is_string()) {
@@ -259,13 +332,16 @@ Result<tokenizer::ChatMessage> read_message(const json& m, size_t index) {
                                  ? part["type"].get<std::string>() : "";
     if (type == "text" && part.contains("text") && part["text"].is_string()) {
       msg.parts.push_back(tokenizer::ChatPart::make_text(part["text"].get<std::string>()));
-    } else if (type == "image_url" || type == "input_audio" || type == "input_video") {
-      return make_error(ErrorCode::kUnsupported,
-                        "messages[{}].content[{}]: {} input needs a server started with --mmproj (vision is not "
-                        "available in this build)", index, k, type);
+    } else if (type == "image_url") {
+      SPECULA_RETURN_IF_ERROR(read_image_part(part, index, k, ctx, images));
+      msg.parts.push_back(tokenizer::ChatPart::image());
+    } else if (type == "input_audio" || type == "input_video") {
+      return make_error(ErrorCode::kUnsupported, "messages[{}].content[{}]: {} input is not supported (images only)",
+                        index, k, type);
     } else {
       return make_error(ErrorCode::kInvalidArgument, "messages[{}].content[{}] must be {{\"type\": \"text\", "
-                        "\"text\": ...}}", index, k);
+                        "\"text\": ...}} or {{\"type\": \"image_url\", \"image_url\": {{\"url\": ...}}}}",
+                        index, k);
     }
   }
   return msg;
@@ -280,14 +356,15 @@ Result<nlohmann::json> parse_json_object(const std::string& body) {
   return j;
 }
 
-Result<std::string> render_messages(const json& messages, const ParseContext& ctx, bool enable_thinking) {
+Result<std::string> render_messages(const json& messages, const ParseContext& ctx, bool enable_thinking,
+                                    std::vector<std::vector<uint8_t>>* images) {
   if (!messages.is_array() || messages.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "'messages' must be a non-empty array");
   }
   if (!ctx.chat) return make_error(ErrorCode::kUnsupported, "the model has no chat template specula can render");
   std::vector<tokenizer::ChatMessage> msgs;
   for (size_t i = 0; i < messages.size(); ++i) {
-    SPECULA_TRY(auto m, read_message(messages[i], i));
+    SPECULA_TRY(auto m, read_message(messages[i], i, ctx, images));
     msgs.push_back(std::move(m));
   }
   return tokenizer::render_chat(msgs, {.variant = *ctx.chat, .add_generation_prompt = true,
@@ -325,10 +402,10 @@ Result<CompletionRequest> parse_completion(Api api, const std::string& text, con
       SPECULA_TRY(const auto t, boolean(*kw, "enable_thinking"));
       thinking = t.value_or(false);
     }
-    SPECULA_TRY(const std::string prompt, render_messages(*messages, ctx, thinking));
+    SPECULA_TRY(const std::string prompt, render_messages(*messages, ctx, thinking, &r.images));
     SPECULA_TRY(r.prompt, ctx.tok->tokenize(prompt, {.add_special = false, .parse_special = true}));
   } else {
-    SPECULA_TRY(r.prompt, read_prompt(b, ctx));
+    SPECULA_TRY(r.prompt, read_prompt(b, api, ctx, r.images));
   }
   return r;
 }

@@ -30,20 +30,27 @@ struct CompletionRequest {
   bool include_usage = false;  // stream_options.include_usage
   int id_slot = -1;
   bool cache_prompt = true;
+  // The bytes of the request's images in prompt order (not decoded yet); `prompt` holds one <|image|>
+  // placeholder per image where it goes.
+  std::vector<std::vector<uint8_t>> images;
 };
 
 struct ParseContext {
   const tokenizer::Tokenizer* tok = nullptr;
   std::optional<tokenizer::ChatTemplateVariant> chat;  // nullopt: the model has no renderable template
   const config::ServeConfig* config = nullptr;
+  bool vision = false;  // the server has an mmproj: image parts are accepted
 };
 
 // Parses a request body (text). Errors are kInvalidArgument (400) naming the field, kUnsupported for features
 // specula does not implement (tools, n > 1, logprobs, images without --mmproj).
 Result<CompletionRequest> parse_completion(Api api, const std::string& body, const ParseContext& ctx);
 
-// Renders chat messages (the "messages" field) to prompt text, for /apply-template and chat completions.
-Result<std::string> render_messages(const nlohmann::json& messages, const ParseContext& ctx, bool enable_thinking);
+// Renders chat messages (the "messages" field) to prompt text, for /apply-template and chat completions. Image
+// parts render as the template's placeholder; with `images`, their bytes are decoded and appended in order (and
+// image parts are refused unless ctx.vision); without, the payloads are not read.
+Result<std::string> render_messages(const nlohmann::json& messages, const ParseContext& ctx, bool enable_thinking,
+                                    std::vector<std::vector<uint8_t>>* images = nullptr);
 
 // Parses text as JSON; kInvalidArgument with the parser's message on failure, or when it is not an object.
 Result<nlohmann::json> parse_json_object(const std::string& body);

@@ -19,10 +19,47 @@ struct Pending {
   CompletionRequest request;
 };
 
+ApiError context_error(size_t n_prompt, int n_ctx) {
+  ApiError e = api_error(400, "exceed_context_size_error",
+                         fmt::format("the request exceeds the available context size: {} prompt tokens, context {} "
+                                     "tokens", n_prompt, n_ctx));
+  e.extra = {{"n_prompt_tokens", n_prompt}, {"n_ctx", n_ctx}};
+  return e;
+}
+
+// Encodes the request's images (on this HTTP thread, through Engine::encode_image) and binds them to the prompt's
+// placeholders. Stops at the first image that would overflow the context, so a body with many images costs at most
+// a context's worth of encoding. On failure fills `res`.
+bool attach_request_images(runtime::Engine& engine, CompletionRequest& r, runtime::GenRequest& g,
+                           httplib::Response& res) {
+  const int n_ctx = engine.options().n_ctx;
+  std::vector<runtime::ImageEmbedding> embeddings;
+  size_t n_prompt = r.prompt.size();
+  for (size_t i = 0; i < r.images.size(); ++i) {
+    auto e = engine.encode_image(r.images[i], fmt::format("image {}", i + 1));
+    if (!e.ok()) {
+      send_error(res, api_error(e.error()));
+      return false;
+    }
+    n_prompt += static_cast<size_t>(e.value().n_tokens) + 1;  // the placeholder becomes <|image>, N soft, <image|>
+    if (n_prompt >= static_cast<size_t>(n_ctx)) {
+      send_error(res, context_error(n_prompt, n_ctx));
+      return false;
+    }
+    embeddings.push_back(std::move(e.value()));
+    r.images[i] = {};  // the bytes are no longer needed
+  }
+  if (Status st = runtime::attach_images(g, engine.image_token_ids(), std::move(embeddings)); !st.ok()) {
+    send_error(res, api_error(st.error()));
+    return false;
+  }
+  return true;
+}
+
 // Validates and submits; on failure fills `res` with the error and returns nullopt.
 std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, Api api, const httplib::Request& req,
                               httplib::Response& res) {
-  ParseContext ctx{&engine.tokenizer(), impl.chat, &impl.config};
+  ParseContext ctx{&engine.tokenizer(), impl.chat, &impl.config, engine.vision()};
   auto parsed = parse_completion(api, req.body, ctx);
   if (!parsed.ok()) {
     send_error(res, api_error(parsed.error()));
@@ -31,11 +68,7 @@ std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, A
   CompletionRequest& r = parsed.value();
   const int n_ctx = engine.options().n_ctx;
   if (static_cast<int>(r.prompt.size()) >= n_ctx) {
-    ApiError e = api_error(400, "exceed_context_size_error",
-                           fmt::format("the request exceeds the available context size: {} prompt tokens, context {} "
-                                       "tokens", r.prompt.size(), n_ctx));
-    e.extra = {{"n_prompt_tokens", r.prompt.size()}, {"n_ctx", n_ctx}};
-    send_error(res, e);
+    send_error(res, context_error(r.prompt.size(), n_ctx));
     return std::nullopt;
   }
   auto sampler = runtime::SamplerConfig::create(r.sampling, engine.model().vocab());
@@ -50,7 +83,8 @@ std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, A
   }
   auto channel = std::make_shared<runtime::RequestChannel>();
   runtime::GenRequest g{r.prompt, std::move(sampler.value()), std::move(stop.value()), r.id_slot, r.cache_prompt,
-                        false, channel};
+                        false, channel, {}, {}, {}};
+  if (!r.images.empty() && !attach_request_images(engine, r, g, res)) return std::nullopt;
   if (Status st = engine.submit(std::move(g)); !st.ok()) {
     send_error(res, api_error(st.error()));
     return std::nullopt;

@@ -41,8 +41,10 @@ Result<json> body_object(const httplib::Request& req) { return parse_json_object
 void models(HttpServer::Impl& impl, runtime::Engine& e, const httplib::Request&, httplib::Response& res) {
   const auto& cfg = e.model().config();
   json meta = {{"n_vocab", e.model().vocab()}, {"n_ctx", e.options().n_ctx}, {"n_embd", cfg.hidden}};
+  json inputs = e.vision() ? json::array({"text", "image"}) : json::array({"text"});
   json model = {{"id", impl.config.alias}, {"object", "model"}, {"created", 0}, {"owned_by", "specula"},
-                {"meta", meta}};
+                {"meta", meta},
+                {"architecture", {{"input_modalities", inputs}, {"output_modalities", json::array({"text"})}}}};
   send_json(res, {{"object", "list"}, {"data", json::array({model})}});
 }
 
@@ -56,7 +58,8 @@ void props(HttpServer::Impl& impl, runtime::Engine& e, const httplib::Request&, 
                   {"model_path", impl.config.model_path},
                   {"model_alias", impl.config.alias},
                   {"chat_template", impl.chat ? tokenizer::chat_template_variant_name(*impl.chat) : ""},
-                  {"modalities", {{"vision", false}, {"audio", false}}},
+                  {"modalities", {{"vision", e.vision()}, {"audio", false}}},
+                  {"media_marker", "<__media__>"},
                   {"speculative", config::describe(impl.config.spec)},
                   {"build_info", "specula"}});
 }
@@ -134,7 +137,7 @@ void apply_template(HttpServer::Impl& impl, runtime::Engine& e, const httplib::R
   auto b = body_object(req);
   if (!b.ok()) return send_error(res, api_error(b.error()));
   if (!b.value().contains("messages")) return send_error(res, api_error(400, "invalid_request_error", "'messages' is required"));
-  ParseContext ctx{&e.tokenizer(), impl.chat, &impl.config};
+  ParseContext ctx{&e.tokenizer(), impl.chat, &impl.config, e.vision()};
   auto text = render_messages(b.value()["messages"], ctx, false);
   if (!text.ok()) return send_error(res, api_error(text.error()));
   send_json(res, {{"prompt", text.value()}});

@@ -95,6 +95,38 @@ json usage_chunk(Api api, const ResponseMeta& meta, const runtime::RequestUsage&
           {"choices", json::array()}, {"usage", usage_json(usage)}};
 }
 
+namespace {
+
+// Speculation counters labelled by request kind (text: no images; image: with images) and draft position.
+std::string spec_metrics(const runtime::EngineMetrics& m) {
+  const std::pair<const char*, const runtime::SpecCounters*> kinds[] = {{"text", &m.spec_text},
+                                                                         {"image", &m.spec_image}};
+  std::string out;
+  auto header = [&](const char* name, const char* help) {
+    out += fmt::format("# HELP specula:{} {}\n# TYPE specula:{} counter\n", name, help, name);
+  };
+  header("spec_drafted_total", "Drafted tokens, by request kind (image: the request has images).");
+  for (const auto& [kind, c] : kinds) out += fmt::format("specula:spec_drafted_total{{request=\"{}\"}} {}\n", kind, c->drafted);
+  header("spec_accepted_total", "Accepted drafted tokens, by request kind.");
+  for (const auto& [kind, c] : kinds) out += fmt::format("specula:spec_accepted_total{{request=\"{}\"}} {}\n", kind, c->accepted);
+  auto by_pos = [&](const char* name, const char* help, bool accepted) {
+    header(name, help);
+    for (const auto& [kind, c] : kinds) {
+      const auto& v = accepted ? c->accepted_by_pos : c->drafted_by_pos;
+      for (size_t i = 0; i < v.size(); ++i) {
+        out += fmt::format("specula:{}{{request=\"{}\",position=\"{}\"}} {}\n", name, kind, i + 1, v[i]);
+      }
+    }
+  };
+  by_pos("spec_drafted_by_position_total", "Verify rounds that drafted a token at this position (1 = first draft).",
+         false);
+  by_pos("spec_accepted_by_position_total", "Drafts accepted at this position (all earlier drafts were accepted too).",
+         true);
+  return out;
+}
+
+}  // namespace
+
 std::string prometheus_metrics(const runtime::EngineMetrics& m, int n_ctx) {
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, double value) {
@@ -119,6 +151,12 @@ std::string prometheus_metrics(const runtime::EngineMetrics& m, int n_ctx) {
   metric("spec_decode_num_draft_tokens_total", "counter", "Drafted tokens.", static_cast<double>(m.drafted));
   metric("spec_decode_num_accepted_tokens_total", "counter", "Accepted drafted tokens.",
          static_cast<double>(m.accepted));
+  metric("image_requests_total", "counter", "Finished requests that had images.",
+         static_cast<double>(m.image_requests));
+  metric("images_encoded_total", "counter", "Images encoded by the vision model.",
+         static_cast<double>(m.images_encoded));
+  metric("image_encode_seconds_total", "counter", "Image decoding and encoding time.", m.image_encode_seconds);
+  out += spec_metrics(m);
   return out;
 }
 

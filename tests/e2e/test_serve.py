@@ -308,7 +308,7 @@ BAD_FLAGS = [
     (["--spec-type", "mtp"], "--mtp-head"),
     (["--spec-type", "none", "--mtp-head", "ASST"], "--mtp-head"),
     (["-ctk", "q9_9"], "q9_9"),
-    (["--mmproj", "MMPROJ"], "vision is not available in this build"),
+    (["--mmproj", "MMPROJ", "--image-max-tokens", "100"], "--image-max-tokens"),
     (["--mmproj", "/no/such/file.gguf"], "--mmproj"),
     (["--image-max-tokens", "64"], "--mmproj"),
     (["--lora", "x.gguf"], "--lora"),
@@ -395,7 +395,8 @@ def test_mutated_bodies_never_crash_the_server(server):
 def test_startup_failures_are_one_line(models, server):
     s = server()
     for args in (["-m", models["tiny"], "--port", str(s.port)], ["-m", "/no/such/model.gguf", "--port", str(free_port())],
-                 ["-m", models["asst"], "--port", str(free_port())]):
+                 ["-m", models["asst"], "--port", str(free_port())],
+                 ["-m", models["tiny"], "--mmproj", models["mmproj"], "--port", str(free_port())]):
         r = subprocess.run([SPECULA, "serve", "--host", "127.0.0.1", "-t", "1", *args], capture_output=True, timeout=30)
         err = r.stderr.decode().strip().splitlines()
         assert r.returncode == 1 and err[-1].startswith("specula serve: "), r.stderr.decode()

@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "format/gguf_reader.h"
 #include "model/synth/synth.h"
 #include "runtime/engine.h"
 #include "runtime/generate.h"
@@ -57,8 +58,9 @@ SamplerParams greedy_params() {
   return p;
 }
 
-// The reference: one sequence through runtime::generate with the same cache type and prefill chunk.
-Ids alone(const Ids& prompt) {
+// The reference: one sequence through runtime::generate with the same cache type and prefill chunk (with image
+// rows: `embeddings` per position).
+Ids alone(const Ids& prompt, std::span<const float* const> embeddings = {}) {
   auto m = model::TextModel::load(files().target);
   EXPECT_TRUE(m.ok());
   kv::KvPoolOptions o;
@@ -74,7 +76,7 @@ Ids alone(const Ids& prompt) {
   EXPECT_TRUE(generate(pool, *m.value(), *cache.value(), prompt, sampler, g, [&](int32_t t) {
                 out.push_back(t);
                 return true;
-              }).ok());
+              }, embeddings).ok());
   return out;
 }
 
@@ -95,18 +97,21 @@ GenRequest request(const Engine& e, const Ids& prompt, int max_tokens) {
   sp.max_tokens = max_tokens;
   sp.ignore_eos = true;
   return GenRequest{prompt, SamplerConfig::create(greedy_params(), e.model().vocab()).value(),
-                    StopConfig::create(sp).value(), -1, true, false, std::make_shared<RequestChannel>()};
+                    StopConfig::create(sp).value(), -1, true, false, std::make_shared<RequestChannel>(), {}, {}, {}};
 }
 
-// Reads events until kDone; returns the tokens (empty on an error or a timeout).
-Ids collect(RequestChannel& c) {
+// Reads events until kDone; returns the tokens (empty on an error or a timeout) and the usage.
+Ids collect(RequestChannel& c, RequestUsage* usage = nullptr) {
   Ids out;
   for (int i = 0; i < 300; ++i) {
     auto e = c.pop(std::chrono::milliseconds(100));
     if (!e) continue;
     if (e->kind == RequestEvent::Kind::kError) return {};
     out.insert(out.end(), e->tokens.begin(), e->tokens.end());
-    if (e->kind == RequestEvent::Kind::kDone) return out;
+    if (e->kind == RequestEvent::Kind::kDone) {
+      if (usage != nullptr) *usage = e->usage;
+      return out;
+    }
   }
   return {};
 }
@@ -168,6 +173,112 @@ TEST(Engine, RefusesFullQueueAndOversizedPrompts) {
   GenRequest bad_slot = request(e, ps[0], 4);
   bad_slot.id_slot = 3;
   EXPECT_EQ(e.submit(std::move(bad_slot)).error().code(), ErrorCode::kInvalidArgument);
+}
+
+// Image requests without a vision model: random embedding rows stand in for encoded images (the engine only sees
+// rows). The tiny vocabulary has the image tokens.
+class EngineImages : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto file = format::GgufFile::open(files().target);
+    ASSERT_TRUE(file.ok());
+    auto ids = image_token_ids(file.value());
+    ASSERT_TRUE(ids.ok()) << ids.error().message();
+    ids_ = ids.value();
+  }
+
+  ImageEmbedding image(int n_tokens, uint32_t seed) const {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    ImageEmbedding img{n_tokens, std::vector<float>(static_cast<size_t>(n_tokens) * 256)};
+    for (auto& v : img.embeds) v = d(rng);
+    return img;
+  }
+
+  // [2, 40, 41, 42, (100 + i for i < n_text), <|image|> placeholder per image, text...] bound to the images.
+  GenRequest with_images(const Engine& e, std::vector<ImageEmbedding> images, int n_text = 0) const {
+    Ids prompt = {2, 40, 41, 42};
+    for (int i = 0; i < n_text; ++i) prompt.push_back(100 + i);
+    for (size_t i = 0; i < images.size(); ++i) prompt.insert(prompt.end(), {ids_.soft, 50});
+    prompt.insert(prompt.end(), {60, 61, 62});
+    GenRequest r = request(e, prompt, kNew);
+    EXPECT_TRUE(attach_images(r, ids_, std::move(images)).ok());
+    return r;
+  }
+
+  ImageTokenIds ids_;
+};
+
+TEST_F(EngineImages, ImageBlocksAreWholeInOneChunkAndMatchGenerate) {
+  // 20 text tokens, then an image block of 22 rows (positions 20..41) across the chunk boundary at 32: the engine's
+  // first chunk stops at 20 and the second holds the whole block. All chunks are within the batch-invariant
+  // decode size, so the tokens are exactly generate()'s with its own chunking.
+  auto engine = Engine::create(options(2));
+  ASSERT_TRUE(engine.ok()) << engine.error().message();
+  Engine& e = *engine.value();
+  GenRequest r = with_images(e, {image(20, 1)}, 16);
+  ASSERT_EQ(r.image_spans.size(), 1u);
+  EXPECT_EQ(r.image_spans[0].begin, 21);
+  EXPECT_EQ(r.prompt[20], ids_.boi);
+  EXPECT_EQ(r.prompt[41], ids_.eoi);
+  EXPECT_EQ(r.embeddings[20], nullptr);
+  EXPECT_EQ(r.embeddings[21], r.images[0].embeds.data());
+  EXPECT_EQ(e.submit(with_images(e, {image(40, 1)})).error().code(), ErrorCode::kInvalidArgument);  // > 32 rows
+  const Ids want = alone(r.prompt, r.embeddings);
+  auto channel = r.channel;
+  ASSERT_TRUE(e.submit(std::move(r)).ok());
+  e.start();
+  EXPECT_EQ(collect(*channel), want);
+  e.stop();
+}
+
+TEST_F(EngineImages, PromptCacheNeverReusesAnotherImagesPositions) {
+  auto engine = Engine::create(options(1));
+  ASSERT_TRUE(engine.ok()) << engine.error().message();
+  Engine& e = *engine.value();
+  e.start();
+  auto run = [&](GenRequest r, RequestUsage& u) {
+    auto channel = r.channel;
+    EXPECT_TRUE(e.submit(std::move(r)).ok());
+    return collect(*channel, &u);
+  };
+  RequestUsage u1, u2, u3;
+  GenRequest a = with_images(e, {image(20, 1)});
+  GenRequest b = with_images(e, {image(20, 2)});  // same tokens (all soft tokens share one id), another image
+  const Ids want_b = alone(b.prompt, b.embeddings);
+  const size_t n_prompt = b.prompt.size();
+  run(std::move(a), u1);
+  EXPECT_EQ(u1.n_cached, 0);
+  EXPECT_EQ(run(std::move(b), u2), want_b);
+  EXPECT_EQ(u2.n_cached, 4);  // the text before the image block only
+  EXPECT_EQ(run(with_images(e, {image(20, 2)}), u3), want_b);
+  EXPECT_EQ(u3.n_cached, static_cast<int>(n_prompt) - 1);  // the same image again: all but the last token
+  e.stop();
+}
+
+TEST_F(EngineImages, ImageAndTextRequestsTogetherMatchAloneWithMtp) {
+  auto engine = Engine::create(options(3, config::SpecMtp{files().assistant, 3}));
+  ASSERT_TRUE(engine.ok()) << engine.error().message();
+  Engine& e = *engine.value();
+  std::vector<GenRequest> reqs;
+  reqs.push_back(with_images(e, {image(30, 3)}));
+  reqs.push_back(request(e, prompts()[1], kNew));
+  reqs.push_back(with_images(e, {image(12, 4), image(9, 5)}));
+  std::vector<Ids> want;
+  std::vector<std::shared_ptr<RequestChannel>> channels;
+  for (auto& r : reqs) {
+    want.push_back(alone(r.prompt, r.embeddings));
+    channels.push_back(r.channel);
+    ASSERT_TRUE(e.submit(std::move(r)).ok());
+  }
+  e.start();
+  for (size_t i = 0; i < channels.size(); ++i) EXPECT_EQ(collect(*channels[i]), want[i]) << "request " << i;
+  e.stop();
+  const EngineMetrics m = e.metrics();
+  EXPECT_GT(m.spec_image.drafted, 0);
+  EXPECT_GT(m.spec_text.drafted, 0);
+  EXPECT_EQ(m.spec_image.drafted + m.spec_text.drafted, m.drafted);
+  EXPECT_EQ(m.image_requests, 2);
 }
 
 }  // namespace

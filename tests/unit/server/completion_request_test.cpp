@@ -89,7 +89,7 @@ TEST_F(CompletionRequestTest, ImagesWithoutMmprojAreRefused) {
   auto r = parse(Api::kChat, R"({"messages":[{"role":"user","content":[{"type":"text","text":"what"},
     {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]})");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message().find("--mmproj"), std::string::npos);
 }
 
