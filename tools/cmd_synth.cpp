@@ -7,6 +7,7 @@
 #include "config/flags.h"
 #include "format/gguf_writer.h"
 #include "model/convert/type_plan.h"
+#include "model/synth/mmproj_presets.h"
 #include "model/synth/synth.h"
 #include "subcommand.h"
 #include "tool_common.h"
@@ -19,7 +20,8 @@ config::FlagParser synth_parser() {
   p.add({{"--preset"},
          config::FlagKind::kValue,
          "model shape: e2b, e4b, 26b-a4b, 31b (released Gemma 4 text models), tiny (E-style, a few MB, with a "
-         "small tokenizer and chat template), tiny-moe (MoE + attention_k_eq_v, small)",
+         "small tokenizer and chat template), tiny-moe (MoE + attention_k_eq_v, small); vision projectors (mmproj) "
+         "for them: e2b-mmproj, e4b-mmproj, 26b-a4b-mmproj, 31b-mmproj, tiny-mmproj (types f32, f16, bf16, q8_0)",
          "",
          "NAME"});
   p.add({{"--type"},
@@ -51,7 +53,7 @@ int cmd_synth(const Args& args) {
   auto flags = parser.parse(args);
   if (!flags.ok()) return fail("synth", flags.error().message());
   const auto preset = flags->get("--preset");
-  if (!preset) return fail("synth", "missing --preset NAME (e2b, e4b, 26b-a4b, 31b, tiny, tiny-moe)");
+  if (!preset) return fail("synth", "missing --preset NAME (e2b, e4b, 26b-a4b, 31b, tiny, tiny-moe, or NAME-mmproj)");
   const auto out = flags->get("--outfile");
   if (!out) return fail("synth", "missing -o OUT.gguf");
   auto file_type = quant::parse_file_type(flags->get("--type").value_or("f16"));
@@ -66,7 +68,8 @@ int cmd_synth(const Args& args) {
   options.file_type = file_type.value();
   options.seed = static_cast<uint64_t>(seed->value_or(0));
   options.vocab_path = flags->get("--vocab").value_or("");
-  auto plan = model::plan_synth(options);
+  const bool mmproj = model::is_mmproj_preset(options.preset);
+  auto plan = mmproj ? model::plan_mmproj_synth(options) : model::plan_synth(options);
   if (!plan.ok()) return fail("synth", plan.error().message());
   std::printf("%s: %s, %llu parameters, %zu tensors, %.2f MiB of tensor data\n", plan->preset.name.c_str(),
               std::string(quant::file_type_name(options.file_type)).c_str(),
@@ -95,7 +98,8 @@ int cmd_synth(const Args& args) {
   }
   ThreadPool pool(threads.value());
   Timer timer;
-  if (Status st = model::synth_model(options, *out, pool); !st.ok()) return fail("synth", st.error().message());
+  Status st = mmproj ? model::synth_mmproj(options, *out, pool) : model::synth_model(options, *out, pool);
+  if (!st.ok()) return fail("synth", st.error().message());
   std::printf("wrote %s in %.1f s\n", out->c_str(), timer.elapsed_s());
   return 0;
 }
