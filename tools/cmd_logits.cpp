@@ -1,7 +1,8 @@
 // specula logits -m M.gguf --tokens 2,105,... --out FILE [--ubatch N] [-t N]
 // Writes raw little-endian float32 logits [n_tokens, n_vocab], row-major, one row per prompt position.
 // With --mmproj and --image (repeatable), each image block of the tokens (<|image>, N x <|image|>, <image|>)
-// takes the next image's embeddings; N must equal that image's soft-token count.
+// takes the next image's embeddings; N must equal that image's soft-token count. On models that attend
+// bidirectionally inside images (26B/31B), a chunk never splits an image block (-ub is raised for a longer one).
 #include <cstdio>
 #include <fstream>
 
@@ -9,6 +10,7 @@
 #include "kv/cache_types.h"
 #include "model/text/text_model.h"
 #include "model/vision/vision_model.h"
+#include "runtime/generate.h"
 #include "runtime/multimodal.h"
 #include "subcommand.h"
 #include "tool_common.h"
@@ -34,7 +36,7 @@ config::FlagParser logits_flags() {
 // The forward rows of the tokens: plain token rows, or with --mmproj/--image, image blocks as embedding rows
 // (the embeddings are kept in `images`, which must outlive the rows).
 Result<std::vector<model::ForwardRow>> prompt_rows(const config::FlagValues& flags, ThreadPool& pool,
-                                                   const model::TextModel& m, const std::vector<int32_t>& tokens,
+                                                   model::TextModel& m, const std::vector<int32_t>& tokens,
                                                    std::vector<runtime::ImageEmbedding>& images) {
   const auto mmproj = flags.get("--mmproj");
   const auto paths = flags.all("--image");
@@ -50,7 +52,7 @@ Result<std::vector<model::ForwardRow>> prompt_rows(const config::FlagValues& fla
     return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens must be 70, 140, 280, 560 or 1120");
   }
   SPECULA_TRY(auto vision, model::VisionModel::load(*mmproj));
-  SPECULA_RETURN_IF_ERROR(runtime::check_vision_matches_text(*vision, m));
+  SPECULA_RETURN_IF_ERROR(runtime::bind_vision_to_text(*vision, m));
   SPECULA_TRY(const auto ids, runtime::image_token_ids(m.file()));
   for (const auto& path : paths) {
     SPECULA_TRY(auto emb, runtime::embed_image_file(pool, *vision, path, max_tokens));
@@ -88,21 +90,26 @@ int cmd_logits(const Args& args) {
   const size_t vocab = static_cast<size_t>(m.vocab());
   auto types = kv::parse_cache_types(flags->get("--cache-type-k"), flags->get("--cache-type-v"));
   if (!types.ok()) return fail("logits", types.error().message());
-  kv::KvPoolOptions kv_options;
-  kv_options.type_k = types->k;
-  kv_options.type_v = types->v;
-  kv_options.n_ctx = static_cast<int>(n);
-  kv_options.max_batch = static_cast<int>(ubatch->value_or(512));
-  auto cache = m.make_kv_cache(kv_options);
-  if (!cache.ok()) return fail("logits", cache.error().message());
   ThreadPool pool(threads.value());
   std::vector<runtime::ImageEmbedding> images;
   auto all_rows = prompt_rows(*flags, pool, m, *tokens, images);
   if (!all_rows.ok()) return fail("logits", all_rows.error().message());
+  // Chunks of -ub rows; a bidirectional model's image blocks stay whole (a longer block is one chunk).
+  const int ub = static_cast<int>(ubatch->value_or(512));
+  std::vector<int32_t> block_ends;
+  if (m.config().bidirectional_images) {
+    for (const auto& r : *all_rows) block_ends.push_back(r.block_end);
+  }
+  kv::KvPoolOptions kv_options;
+  kv_options.type_k = types->k;
+  kv_options.type_v = types->v;
+  kv_options.n_ctx = static_cast<int>(n);
+  kv_options.max_batch = runtime::max_prefill_chunk(block_ends, ub);
+  auto cache = m.make_kv_cache(kv_options);
+  if (!cache.ok()) return fail("logits", cache.error().message());
   std::vector<float> logits(n * vocab);
-  const size_t ub = static_cast<size_t>(ubatch->value_or(512));
-  for (size_t begin = 0; begin < n; begin += ub) {
-    const size_t end = std::min(n, begin + ub);
+  for (size_t begin = 0, end = 0; begin < n; begin = end) {
+    end = runtime::prefill_chunk_end(block_ends, begin, n, ub);
     const std::span<const model::ForwardRow> rows(all_rows->data() + begin, end - begin);
     std::vector<int32_t> out_rows;
     for (size_t i = begin; i < end; ++i) out_rows.push_back(static_cast<int32_t>(i - begin));

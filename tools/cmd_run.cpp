@@ -109,10 +109,11 @@ Result<runtime::GenerateStats> generate_speculative(const RunSettings& s, Thread
 }
 
 // The prompt with its images encoded (--mmproj/--image): placeholders expanded to image blocks.
-Result<runtime::MultimodalPrompt> encode_images(const RunSettings& s, const model::TextModel& m,
+// Also sets the text model's image attention (bidirectional on 26B/31B) from the pair.
+Result<runtime::MultimodalPrompt> encode_images(const RunSettings& s, model::TextModel& m,
                                                 const std::vector<int32_t>& tokens) {
   SPECULA_TRY(auto vision, model::VisionModel::load(*s.mmproj_path));
-  SPECULA_RETURN_IF_ERROR(runtime::check_vision_matches_text(*vision, m));
+  SPECULA_RETURN_IF_ERROR(runtime::bind_vision_to_text(*vision, m));
   SPECULA_TRY(const auto ids, runtime::image_token_ids(m.file()));
   ThreadPool pool(s.threads);
   std::vector<runtime::ImageEmbedding> images;
@@ -136,7 +137,10 @@ Result<std::vector<int32_t>> stream(const RunSettings& s, model::TextModel& m,
   kv_options.type_k = s.cache_types.k;
   kv_options.type_v = s.cache_types.v;
   kv_options.n_ctx = s.n_ctx;
-  kv_options.max_batch = std::max(s.ubatch, 1 + config::draft_tokens(s.spec));  // a verify pass: 1 + drafts rows
+  // A prefill chunk (an image block of a bidirectional model may raise it) or a verify pass: 1 + drafts rows.
+  const int prefill_rows = mm ? runtime::max_prefill_chunk(runtime::prefill_block_ends(m, mm->embeddings), s.ubatch)
+                              : s.ubatch;
+  kv_options.max_batch = std::max(prefill_rows, 1 + config::draft_tokens(s.spec));
   SPECULA_TRY(auto cache, m.make_kv_cache(kv_options));
   ThreadPool pool(s.threads);
   std::optional<tokenizer::StreamDetokenizer> detok;

@@ -2,22 +2,66 @@
 
 #include <algorithm>
 
+#include "base/log.h"
 #include "base/timer.h"
 
 namespace specula::runtime {
+
+std::vector<int32_t> image_block_ends(std::span<const float* const> embeddings) {
+  std::vector<int32_t> ends(embeddings.size(), -1);
+  for (size_t i = embeddings.size(); i-- > 0;) {
+    if (embeddings[i] == nullptr) continue;
+    const bool last_of_run = i + 1 == embeddings.size() || embeddings[i + 1] == nullptr;
+    ends[i] = last_of_run ? static_cast<int32_t>(i) : ends[i + 1];
+  }
+  return ends;
+}
+
+std::vector<int32_t> prefill_block_ends(const model::TextModel& model, std::span<const float* const> embeddings) {
+  if (!model.config().bidirectional_images) return {};
+  return image_block_ends(embeddings);
+}
+
+size_t prefill_chunk_end(std::span<const int32_t> block_ends, size_t begin, size_t n, int ubatch) {
+  const size_t step = static_cast<size_t>(std::max(ubatch, 1));
+  size_t end = std::min(n, begin + step);
+  if (block_ends.empty() || end >= n) return end;
+  const int32_t block_end = block_ends[end - 1];
+  if (block_end < 0 || static_cast<size_t>(block_end) < end) return end;  // no block crosses the chunk's end
+  size_t start = end - 1;  // first position of that block
+  while (start > 0 && block_ends[start - 1] == block_end) --start;
+  if (start > begin) return start;  // the block goes to the next chunk
+  end = static_cast<size_t>(block_end) + 1;
+  log::info("prefill: an image block of {} tokens (positions {}..{}) is longer than the prefill chunk of {} (-ub); "
+            "it is processed in one chunk of {} rows (this model attends bidirectionally inside images)",
+            end - start, start, block_end, step, end - begin);
+  return end;
+}
+
+int max_prefill_chunk(std::span<const int32_t> block_ends, int ubatch) {
+  int longest = std::max(ubatch, 1);
+  for (size_t i = 0; i < block_ends.size(); ++i) {
+    const bool first_of_block = block_ends[i] >= 0 && (i == 0 || block_ends[i - 1] != block_ends[i]);
+    if (first_of_block) longest = std::max(longest, block_ends[i] - static_cast<int>(i) + 1);
+  }
+  return longest;
+}
+
 namespace {
 
-// Prefills prompt[0..n) in chunks (embedding rows where given); leaves the last row's logits in `logits`.
+// Prefills prompt[0..n) in chunks (embedding rows where given; image blocks kept whole for bidirectional
+// models); leaves the last row's logits in `logits`.
 Status prefill(ThreadPool& pool, model::TextModel& model, kv::KvCache& cache, std::span<const int32_t> prompt,
                std::span<const float* const> embeddings, int ubatch, std::vector<float>& logits) {
   const size_t n = prompt.size();
-  const size_t step = static_cast<size_t>(std::max(ubatch, 1));
+  const std::vector<int32_t> block_ends = prefill_block_ends(model, embeddings);
   std::vector<model::ForwardRow> rows;
-  for (size_t begin = 0; begin < n; begin += step) {
-    const size_t end = std::min(n, begin + step);
+  for (size_t begin = 0, end = 0; begin < n; begin = end) {
+    end = prefill_chunk_end(block_ends, begin, n, ubatch);
     rows.clear();
     for (size_t i = begin; i < end; ++i) {
-      rows.push_back({prompt[i], static_cast<int32_t>(i), 0, embeddings.empty() ? nullptr : embeddings[i]});
+      rows.push_back({prompt[i], static_cast<int32_t>(i), 0, embeddings.empty() ? nullptr : embeddings[i],
+                      block_ends.empty() ? -1 : block_ends[i]});
     }
     const std::vector<int32_t> last = {static_cast<int32_t>(rows.size() - 1)};
     SPECULA_RETURN_IF_ERROR(model.forward(pool, cache, rows, {last, logits.data(), nullptr}));

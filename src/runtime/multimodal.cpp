@@ -40,18 +40,24 @@ bool image_attention_bidirectional(const format::GgufFile& text_model, const mod
 }
 
 Status check_vision_matches_text(const model::VisionModel& vision, const model::TextModel& text) {
-  if (image_attention_bidirectional(text.file(), vision.config())) {
-    return make_error(ErrorCode::kUnsupported,
-                      "this model (Gemma 4 26B/31B class) attends bidirectionally inside image blocks on its sliding "
-                      "layers; specula does not implement that yet, and refuses rather than run it causally");
-  }
   const int64_t want = text.weights().token_embd.cols;
   if (vision.config().text_hidden != want) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the mmproj projects to width {}, but the text model's hidden size is {}: they do not belong "
                       "together", vision.config().text_hidden, want);
   }
+  // A llama.cpp 26B/31B text file has no bidirectional key: only the tower tells, and the model must be told.
+  if (image_attention_bidirectional(text.file(), vision.config()) != text.config().bidirectional_images) {
+    return make_error(ErrorCode::kInternal, "the text model's image attention ({}) differs from what the model pair "
+                      "needs; bind the projector with runtime::bind_vision_to_text",
+                      text.config().bidirectional_images ? "bidirectional" : "causal");
+  }
   return ok_status();
+}
+
+Status bind_vision_to_text(const model::VisionModel& vision, model::TextModel& text) {
+  text.set_bidirectional_images(image_attention_bidirectional(text.file(), vision.config()));
+  return check_vision_matches_text(vision, text);
 }
 
 std::vector<int32_t> image_block(const ImageTokenIds& ids, int64_t n_tokens) {
@@ -92,8 +98,9 @@ Result<std::vector<model::ForwardRow>> multimodal_rows(std::span<const int32_t> 
                         image + 1, img.n_tokens);
     }
     const size_t width = n > 0 ? img.embeds.size() / n : 0;
+    const auto block_end = static_cast<int32_t>(i + n);
     for (size_t j = 0; j < n; ++j) {
-      rows.push_back({0, static_cast<int32_t>(i + 1 + j), seq, img.embeds.data() + j * width});
+      rows.push_back({0, static_cast<int32_t>(i + 1 + j), seq, img.embeds.data() + j * width, block_end});
     }
     rows.push_back({ids.eoi, static_cast<int32_t>(i + 1 + n), seq, nullptr});
     i += n + 1;

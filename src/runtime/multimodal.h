@@ -43,15 +43,21 @@ Result<ImageEmbedding> embed_image_file(ThreadPool& pool, const model::VisionMod
 // towers (std_bias/std_scale) are the 26B/31B ones, the clipped ones E2B/E4B.
 bool image_attention_bidirectional(const format::GgufFile& text_model, const model::VisionConfig& vision);
 
-// Errors when the projector's output width differs from the text model's hidden size, or when the model needs
-// bidirectional attention inside image blocks (not implemented yet: refused rather than silently causal).
+// Errors when the projector's output width differs from the text model's hidden size, or when the text model's
+// image attention (TextConfig::bidirectional_images) is not what image_attention_bidirectional says for the pair
+// (a llama.cpp 26B/31B text file not bound with bind_vision_to_text).
 Status check_vision_matches_text(const model::VisionModel& vision, const model::TextModel& text);
+// Sets the text model's image attention (TextModel::set_bidirectional_images) from image_attention_bidirectional,
+// then check_vision_matches_text. Call once after loading both, before any forward with images.
+Status bind_vision_to_text(const model::VisionModel& vision, model::TextModel& text);
 
 // The token ids of one image block: boi, n x soft, eoi.
 std::vector<int32_t> image_block(const ImageTokenIds& ids, int64_t n_tokens);
 
 // Forward rows of one sequence from position 0: the i-th image block's soft tokens become embedding rows of
-// images[i] (token = pad id 0 for PLE). The rows point into `images`, which must outlive them. Errors: a
+// images[i] (token = pad id 0 for PLE; block_end = the position of the block's last soft token). The rows point
+// into `images`, which must outlive them. Batches cut from them must keep each image block whole on
+// bidirectional models (runtime::prefill_chunk_end over the rows' block_end). Errors: a
 // block's soft-token count differs from its image's, blocks and images differ in number, a soft token or
 // eoi outside a block.
 Result<std::vector<model::ForwardRow>> multimodal_rows(std::span<const int32_t> tokens, const ImageTokenIds& ids,
@@ -63,7 +69,8 @@ std::vector<int32_t> expand_image_placeholders(std::span<const int32_t> tokens, 
                                                std::span<const ImageEmbedding> images);
 
 // A prompt as the text model consumes it: tokens (pad id 0 at soft tokens) and per position the embedding
-// row or null. `embeddings` points into `images`; moving the struct keeps them valid.
+// row or null. `embeddings` points into `images`; moving the struct keeps them valid. The image blocks are the
+// runs of non-null embeddings (runtime::image_block_ends / prefill_block_ends give ForwardRow::block_end).
 struct MultimodalPrompt {
   std::vector<ImageEmbedding> images;
   std::vector<int32_t> tokens;

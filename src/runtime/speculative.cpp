@@ -6,6 +6,7 @@
 
 #include "base/timer.h"
 #include "kernels/ops.h"
+#include "runtime/generate.h"
 #include "runtime/speculative_accept.h"
 
 namespace specula::runtime {
@@ -72,7 +73,7 @@ bool Loop::commit(size_t i, int32_t token) {
   return true;
 }
 
-// Prefills sequence i in chunks (as generate() does), then samples and commits the first token.
+// Prefills sequence i in chunks (as generate() does: image blocks of bidirectional models kept whole), then samples and commits the first token.
 Status Loop::prefill(size_t i, std::span<const int32_t> prompt, std::span<const float* const> embeddings,
                      Sampler* sampler) {
   SeqState& s = seqs_.emplace_back();
@@ -80,16 +81,17 @@ Status Loop::prefill(size_t i, std::span<const int32_t> prompt, std::span<const 
   s.rng.seed(sampler->config().params().seed ^ kRngSalt);
   s.history.assign(prompt.begin(), prompt.end());
   const size_t n = prompt.size();
-  const size_t step = static_cast<size_t>(std::max(options_.ubatch, 1));
+  const std::vector<int32_t> block_ends = prefill_block_ends(target_, embeddings);  // image blocks stay whole
   std::vector<float> logits(static_cast<size_t>(target_.vocab()));
   s.hidden.resize(static_cast<size_t>(target_.config().hidden));
   std::vector<model::ForwardRow> rows;
-  for (size_t begin = 0; begin < n; begin += step) {
-    const size_t end = std::min(n, begin + step);
+  for (size_t begin = 0, end = 0; begin < n; begin = end) {
+    end = prefill_chunk_end(block_ends, begin, n, options_.ubatch);
     rows.clear();
     for (size_t p = begin; p < end; ++p) {
       const float* embedding = embeddings.empty() ? nullptr : embeddings[p];
-      rows.push_back({prompt[p], static_cast<int32_t>(p), static_cast<int32_t>(i), embedding});
+      rows.push_back({prompt[p], static_cast<int32_t>(p), static_cast<int32_t>(i), embedding,
+                      block_ends.empty() ? -1 : block_ends[p]});
     }
     const std::vector<int32_t> last = {static_cast<int32_t>(rows.size() - 1)};
     SPECULA_RETURN_IF_ERROR(target_.forward(pool_, cache_, rows, {last, logits.data(), s.hidden.data()}));

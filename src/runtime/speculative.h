@@ -25,7 +25,7 @@ namespace specula::runtime {
 
 struct SpecOptions {
   int n_draft = 3;               // drafts per round (the verify batch of a sequence is n_draft + 1 rows)
-  int ubatch = 512;              // prefill chunk size
+  int ubatch = 512;              // prefill chunk size (raised for an image block: prefill_chunk_end)
   int max_tokens = -1;           // per sequence; -1: until a stop or the context is full
   bool ignore_eos = false;
   std::vector<int32_t> stop_ids; // end-of-generation tokens

@@ -235,10 +235,14 @@ Result<TextConfig> read_text_config(const format::GgufFile& f) {
   SPECULA_RETURN_IF_ERROR(assign_kv_sources(c, f.path()));
 
   switch (c.arch) {
-    case TextArch::kGemma4:
+    case TextArch::kGemma4: {
       c.attn_scale = 1.0f;
       c.embed_scale = std::sqrt(static_cast<float>(c.hidden));
+      if (f.find(a + "attention.bidirectional_vision") != nullptr) {
+        SPECULA_TRY(c.bidirectional_images, f.get_bool(a + "attention.bidirectional_vision"));
+      }
       break;
+    }
     case TextArch::kGemma3: {
       // Gemma 3 vs Gemma 4, checked against transformers 5.17 models/gemma3/modeling_gemma3.py and against its
       // logits on google/gemma-3-270m's weights (tests/unit/model/real_models_test.cpp):

@@ -51,6 +51,11 @@ struct TextConfig {
   int n_experts_used = 0;
   int expert_ffn_dim = 0;
   RopeStyle rope_style = RopeStyle::kNeox;
+  // Image soft tokens of one block attend to each other on sliding layers during prefill (gemma4-spec.md
+  // §1.12: the 26B/31B "vision" models; full layers and decode stay causal). From specula's key
+  // gemma4.attention.bidirectional_vision; llama.cpp's files lack it, and the caller decides from the vision
+  // tower (TextModel::set_bidirectional_images).
+  bool bidirectional_images = false;
   std::vector<LayerSpec> layers;
 
   int n_kv_slots() const;        // number of KV-owning layers

@@ -115,9 +115,15 @@ static void attention_block(ThreadPool& pool, const TextConfig& c, const TextWei
     apply_rope(c, l, w, s.k.data(), n, l.n_kv_heads, s.positions);
     cache.write(pool, l.kv_slot, s.kv_rows, s.k.data(), s.v.data());
   }
+  // Visible keys: [pos - W + 1, pos] on sliding layers, [0, pos] on full ones. Bidirectional image blocks
+  // (§1.12) extend a sliding-layer soft-token row to the end of its block: allowed(q, kv) = kv > q - W and
+  // (kv <= q or same block) is the contiguous range [q - W + 1, max(q, block_end)]. The later rows of the
+  // block are in this batch (check_blocks) and their K/V were written above, before any attention.
+  const bool bidir = c.bidirectional_images && l.sliding;
   for (size_t r = 0; r < n; ++r) {
     const int first = l.sliding ? std::max(0, rows[r].pos - c.sliding_window + 1) : 0;
-    s.queries[r] = kv::AttnQuery{rows[r].seq, first, rows[r].pos};
+    const int last = bidir ? std::max(rows[r].pos, rows[r].block_end) : rows[r].pos;
+    s.queries[r] = kv::AttnQuery{rows[r].seq, first, last};
   }
   const int slot = c.layers[static_cast<size_t>(l.kv_source)].kv_slot;
   kv::attention(pool, cache, slot, c.n_heads, s.queries, s.q.data(), c.attn_scale, s.attn.data());

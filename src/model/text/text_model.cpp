@@ -84,6 +84,57 @@ Status TextModel::check_rows(const kv::KvCache& cache, std::span<const ForwardRo
                         row.token);
     }
   }
+  return check_blocks(rows);
+}
+
+namespace {
+
+// Whether the rows after r hold every position pos+1..block_end of r's sequence, in order. Fast path: the
+// sequence's rows are contiguous in the batch; otherwise (sequences interleaved) a scan.
+bool block_whole(std::span<const ForwardRow> rows, size_t r) {
+  const ForwardRow& row = rows[r];
+  const size_t last = r + static_cast<size_t>(row.block_end - row.pos);
+  if (last < rows.size() && rows[last].seq == row.seq && rows[last].pos == row.block_end) {
+    bool contiguous = true;
+    for (size_t j = r + 1; j <= last && contiguous; ++j) contiguous = rows[j].seq == row.seq;
+    if (contiguous) return true;
+  }
+  int32_t expect = row.pos + 1;
+  for (size_t j = r + 1; j < rows.size() && expect <= row.block_end; ++j) {
+    if (rows[j].seq != row.seq) continue;
+    if (rows[j].pos != expect) return false;
+    ++expect;
+  }
+  return expect > row.block_end;
+}
+
+}  // namespace
+
+// A bidirectional image row sees its block up to block_end, so rows pos..block_end of its sequence must all be
+// in this batch. Causal models ignore block_end.
+Status TextModel::check_blocks(std::span<const ForwardRow> rows) const {
+  if (!config_.bidirectional_images) return ok_status();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const ForwardRow& row = rows[r];
+    if (row.block_end < 0) {
+      if (row.embedding == nullptr) continue;
+      // Silently causal image attention would be wrong for this model: every soft-token row needs its block.
+      return make_error(ErrorCode::kInvalidArgument, "row {}: an embedding row without its image block (block_end); "
+                        "this model attends bidirectionally inside image blocks", r);
+    }
+    if (row.block_end < row.pos) {
+      return make_error(ErrorCode::kInvalidArgument, "row {}: image block end {} is before its position {}", r,
+                        row.block_end, row.pos);
+    }
+    // Rows of one block share block_end: checking the block's first row in the batch covers the others.
+    if (r > 0 && rows[r - 1].seq == row.seq && rows[r - 1].block_end == row.block_end) continue;
+    if (!block_whole(rows, r)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "row {}: the image block of sequence {} from position {} to {} is not whole in this batch; "
+                        "this model attends bidirectionally inside image blocks, so a block must be processed in one "
+                        "forward call", r, row.seq, row.pos, row.block_end);
+    }
+  }
   return ok_status();
 }
 

@@ -25,6 +25,13 @@ struct ForwardRow {
   int32_t pos = 0;                  // absolute position
   int32_t seq = 0;                  // sequence (cache row)
   const float* embedding = nullptr; // [hidden] input embedding instead of the token's (image soft tokens; unscaled)
+  // Image soft-token rows: the last position of the row's image block (the contiguous run of soft tokens it
+  // belongs to); -1 for every other row. Used only when config().bidirectional_images: on sliding layers the
+  // row then also sees the later rows of its block (gemma4-spec.md §1.12), so the batch must hold the rest of
+  // the block, and every embedding row needs it (forward() refuses a split block or an embedding row without
+  // block_end). A batch must not start inside a block whose earlier rows are cached either (prefix reuse: cut
+  // before the block); the model cannot see that. Ignored by causal models.
+  int32_t block_end = -1;
 };
 
 struct ForwardOutput {
@@ -38,6 +45,9 @@ class TextModel {
   static Result<std::unique_ptr<TextModel>> load(const std::string& path);
 
   const TextConfig& config() const { return config_; }
+  // Overrides TextConfig::bidirectional_images (for GGUF files without specula's key, where the caller knows
+  // from the vision tower; runtime::bind_vision_to_text). Not thread-safe against a running forward().
+  void set_bidirectional_images(bool on) { config_.bidirectional_images = on; }
   const TextWeights& weights() const { return weights_; }
   const format::GgufFile& file() const { return file_; }
   int vocab() const { return static_cast<int>(weights_.token_embd.rows); }
@@ -53,7 +63,8 @@ class TextModel {
   Result<std::unique_ptr<kv::KvCache>> make_kv_cache(const kv::KvPoolOptions& options) const;
 
   // Runs the rows through the decoder, appending their K/V to the cache. Errors: positions outside the
-  // cache, bad token ids, sequence ids out of range.
+  // cache, bad token ids, sequence ids out of range, an image block split across batches (bidirectional
+  // models only: see ForwardRow::block_end).
   Status forward(ThreadPool& pool, kv::KvCache& cache, std::span<const ForwardRow> rows,
                  const ForwardOutput& out);
 
@@ -65,6 +76,7 @@ class TextModel {
  private:
   TextModel(format::GgufFile file, TextConfig config) : file_(std::move(file)), config_(std::move(config)) {}
   Status check_rows(const kv::KvCache& cache, std::span<const ForwardRow> rows) const;
+  Status check_blocks(std::span<const ForwardRow> rows) const;
 
   format::GgufFile file_;
   TextConfig config_;
