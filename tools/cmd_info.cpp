@@ -8,6 +8,7 @@
 #include "config/flags.h"
 #include "format/gguf_reader.h"
 #include "format/safetensors.h"
+#include "model/convert/mmproj_gguf.h"
 #include "subcommand.h"
 
 namespace specula::tools {
@@ -140,6 +141,10 @@ int info_gguf(const std::string& path, bool all) {
   if (auto name = f.get_string("general.name"); name.ok()) std::printf("name: %s\n", printable(name.value()).c_str());
   if (auto blocks = f.get_uint(arch + ".block_count"); blocks.ok()) {
     std::printf("block count: %llu\n", static_cast<unsigned long long>(blocks.value()));
+  }
+  if (arch == "clip") {  // an mmproj: the vision tower as specula loads it
+    auto vision = model::describe_mmproj(path);
+    std::printf("vision: %s\n", vision.ok() ? vision->c_str() : ("not loadable: " + vision.error().message()).c_str());
   }
   print_metadata(f);
   print_tokenizer(f);

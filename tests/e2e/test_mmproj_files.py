@@ -117,3 +117,16 @@ def test_tiny_mmproj_embed_image(tiny_pair, tmp_path):
     emb = np.fromfile(out, "<f4").reshape(-1, 256)  # tiny's hidden size
     assert emb.shape[0] == 60 and np.isfinite(emb).all()
     assert 0.5 < np.sqrt((emb ** 2).mean()) < 2.0
+
+
+def test_info_prints_the_vision_tower(tiny_pair, tmp_path):
+    _, mm = tiny_pair
+    out = specula("info", mm).stdout
+    # tiny-mmproj as mmproj_presets.h defines it; head dim 64 / 4; projects into tiny's 256-wide text model.
+    assert ("vision: gemma4v, D 64, 2 layers, 4 heads x 16, MLP 256, patch 16, 2048 positions, projects to 256; "
+            "clippable linears (clamps), not standardized") in out, out
+    std = tmp_path / "std.gguf"
+    specula("convert", "--mmproj", SOURCE / "tests/data/vision_fixtures/std_bidir/hf", "-o", std, "-q")
+    assert "no clamps, standardized (std_bias/std_scale)" in specula("info", std).stdout
+    text = specula("info", SHARED / "fixtures/llamacpp/vision/llamacpp-f32.gguf").stdout
+    assert "vision:" not in text

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "model/vision/vision_model.h"
+
 namespace specula::model {
 namespace {
 
@@ -132,6 +134,17 @@ std::vector<MmprojTensor> mmproj_tensors(const MmprojHparams& h) {
   std::stable_sort(out.begin(), out.end(),
                    [](const MmprojTensor& a, const MmprojTensor& b) { return a.spec.hf_name < b.spec.hf_name; });
   return out;
+}
+
+Result<std::string> describe_mmproj(const std::string& path) {
+  SPECULA_TRY(const auto model, VisionModel::load(path));
+  const VisionConfig& c = model->config();
+  return fmt::format("gemma4v, D {}, {} layers, {} heads x {}, MLP {}, patch {}, {} positions, projects to {}; {}, {}; "
+                     "pooling {}x{} and RoPE theta {} assumed (no key in the format)",
+                     c.hidden, c.n_layers, c.n_heads, c.head_dim, c.intermediate, c.patch_size, c.n_positions,
+                     c.text_hidden, c.clipped ? "clippable linears (clamps)" : "no clamps",
+                     c.standardize ? "standardized (std_bias/std_scale)" : "not standardized", c.pooling_kernel,
+                     c.pooling_kernel, c.rope_theta);
 }
 
 bool mmproj_file_type_supported(quant::FileType t) {

@@ -63,6 +63,12 @@ std::vector<MmprojTensor> mmproj_tensors(const MmprojHparams& h);
 inline constexpr const char* kPatchEmbdName = "v.patch_embd.weight";
 inline constexpr const char* kPositionEmbdName = "v.position_embd.weight";
 
+// A one-line summary of the vision tower an mmproj file holds, as specula loads it (model::VisionModel): width,
+// layers, heads x head dim, MLP, patch, positions, projection width, clamps / standardization, and the facts the
+// format cannot carry (pooling 3x3, RoPE theta 100). Errors: those of VisionModel::load (not an mmproj, an
+// unsupported projector, missing or mis-shaped tensors).
+Result<std::string> describe_mmproj(const std::string& path);
+
 // Whether file_type is one llama.cpp's converter can write an mmproj as (f32, f16, bf16, q8_0).
 bool mmproj_file_type_supported(quant::FileType file_type);
 
