@@ -2,8 +2,8 @@
 // llama.cpp's converter (Gemma4VisionAudioModel, --mmproj) wrote from it: byte for byte at f32 (general.name
 // "Hf" given, llama.cpp's title-cased folder name), and at f16 the types of llama.cpp's --outtype f16 rules
 // (matrices and the patch kernel F16; norms, clamp scalars and the position table F32) with f16-rounded values.
-// Also: a 26B-style tower (standardize, no clippable linears; tests/data/vision_fixtures/std_bidir), q8_0's
-// F16 fallback, llama.cpp's size label, and clear errors for a folder without a vision tower or with tensors
+// Also: a 26B-style tower (standardize, no clippable linears; tests/data/vision_fixtures/std_bidir), a sharded
+// BF16 checkpoint, q8_0's F16 fallback, llama.cpp's size label, and clear errors for a folder without a vision tower or with tensors
 // that contradict vision_config.
 #include <gtest/gtest.h>
 
@@ -217,6 +217,65 @@ TEST(ConvertMmproj, FolderWithoutVisionTowerIsAClearError) {
   auto q = convert(vision_dir() + "/hf", test::temp_dir() + "/x.gguf", "q4_k_m");
   ASSERT_FALSE(q.ok());
   EXPECT_NE(q.error().message().find("f32, f16, bf16 or q8_0"), std::string::npos) << q.error().message();
+}
+
+void write_safetensors(const std::string& path, const format::SafetensorsModel& m, const std::vector<std::string>& names) {
+  nlohmann::json header = nlohmann::json::object();
+  std::vector<uint8_t> data;
+  for (const auto& name : names) {  // F32 -> BF16 (round to nearest even)
+    const std::vector<float> v = m.read_f32(name).value();
+    const size_t start = data.size();
+    for (const float x : v) {
+      const uint16_t b = fp32_to_bf16(x);
+      data.push_back(static_cast<uint8_t>(b & 0xff));
+      data.push_back(static_cast<uint8_t>(b >> 8));
+    }
+    header[name] = {{"dtype", "BF16"}, {"shape", m.find(name)->shape}, {"data_offsets", {start, data.size()}}};
+  }
+  std::string h = header.dump();
+  while (h.size() % 8 != 0) h += ' ';
+  std::ofstream f(path, std::ios::binary);
+  const uint64_t n = h.size();
+  f.write(reinterpret_cast<const char*>(&n), 8);
+  f.write(h.data(), static_cast<std::streamsize>(h.size()));
+  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+// Released checkpoints are BF16 and sharded: a BF16 copy of the fixture in two shards (split in name order, so
+// llama.cpp's shard-by-shard order is the single file's) converts to the llama.cpp file's tensors rounded to
+// BF16 and widened back (llama.cpp widens BF16 to F32 before writing), at the same names, shapes and order.
+TEST(ConvertMmproj, ShardedBf16CheckpointWidensExactly) {
+  const std::string dir = test::temp_dir() + "/hf";
+  fs::create_directories(dir);
+  for (const char* f : {"config.json", "processor_config.json"}) fs::copy_file(vision_dir() + "/hf/" + f, dir + "/" + f);
+  auto st = format::SafetensorsModel::open(vision_dir() + "/hf");
+  ASSERT_TRUE(st.ok());
+  const std::vector<std::string> names = st->tensor_names();
+  const auto mid = names.begin() + static_cast<ptrdiff_t>(names.size() / 2);
+  const std::vector<std::string> a(names.begin(), mid), b(mid, names.end());
+  write_safetensors(dir + "/model-00001-of-00002.safetensors", *st, a);
+  write_safetensors(dir + "/model-00002-of-00002.safetensors", *st, b);
+  nlohmann::json index = {{"metadata", nlohmann::json::object()}, {"weight_map", nlohmann::json::object()}};
+  for (const auto& n : a) index["weight_map"][n] = "model-00001-of-00002.safetensors";
+  for (const auto& n : b) index["weight_map"][n] = "model-00002-of-00002.safetensors";
+  std::ofstream(dir + "/model.safetensors.index.json") << index.dump();
+
+  const std::string out = test::temp_dir() + "/mmproj.gguf";
+  auto s = convert(dir, out, "f32");
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  auto ours = GgufFile::open(out);
+  auto ref = GgufFile::open(vision_dir() + "/mmproj-llamacpp-f32.gguf");
+  ASSERT_TRUE(ours.ok() && ref.ok());
+  ASSERT_EQ(ours->tensors().size(), ref->tensors().size());
+  for (size_t i = 0; i < ref->tensors().size(); ++i) {
+    const auto& x = ours->tensors()[i];
+    const auto& y = ref->tensors()[i];
+    ASSERT_EQ(x.name, y.name);
+    EXPECT_EQ(x.dims, y.dims) << x.name;
+    std::vector<float> want = as_f32(*ref, y);
+    for (float& v : want) v = round_to_bf16(v);
+    EXPECT_EQ(as_f32(*ours, x), want) << x.name;
+  }
 }
 
 TEST(ConvertMmproj, SizeLabelAsGgufPy) {
