@@ -195,6 +195,43 @@ TEST(SynthMmproj, TinyLoadsEncodesSanelyAndItsClampsClip) {
   EXPECT_EQ(read_file(path).value(), read_file(again).value());
 }
 
+// The sampling rules of mmproj_presets.h on an f32 tiny-mmproj: matrices of variance 1 / fan_in (the patch
+// kernel's fan-in is 16 x 16 x 3 = 768, not its 16-wide rows), norms in (0.5, 1.5), clamp bounds +-(2, 3).
+TEST(SynthMmproj, TinyValuesFollowTheSamplingRules) {
+  SynthOptions o;
+  o.preset = "tiny-mmproj";
+  o.file_type = quant::FileType::kAllF32;
+  const std::string path = test::temp_dir() + "/tiny32.gguf";
+  ThreadPool pool(2);
+  ASSERT_TRUE(synth_mmproj(o, path, pool).ok());
+  auto f = GgufFile::open(path);
+  ASSERT_TRUE(f.ok());
+  const auto values = [&](const std::string& name) {
+    const auto* t = f->find_tensor(name);
+    EXPECT_NE(t, nullptr) << name;
+    const auto bytes = f->tensor_data(*t);
+    std::vector<float> v(bytes.size() / 4);
+    std::memcpy(v.data(), bytes.data(), bytes.size());
+    return v;
+  };
+  const auto variance = [](const std::vector<float>& v) { return rms(v) * rms(v); };
+  EXPECT_NEAR(variance(values("v.patch_embd.weight")) * 768.0, 1.0, 0.05);
+  EXPECT_NEAR(variance(values("v.blk.1.ffn_down.weight")) * 256.0, 1.0, 0.05);
+  EXPECT_NEAR(variance(values("mm.input_projection.weight")) * 64.0, 1.0, 0.05);
+  EXPECT_NEAR(variance(values("v.position_embd.weight")) * 64.0, 1.0, 0.05);
+  for (const float x : values("v.blk.0.ln1.weight")) EXPECT_TRUE(x > 0.5f && x < 1.5f);
+  for (const char* lin : {"attn_q", "attn_out", "ffn_down"}) {
+    for (const char* bound : {"input_min", "output_min"}) {
+      const float x = values(std::string("v.blk.1.") + lin + "." + bound)[0];
+      EXPECT_TRUE(x < -2.0f && x > -3.0f) << lin << "." << bound << " = " << x;
+    }
+    for (const char* bound : {"input_max", "output_max"}) {
+      const float x = values(std::string("v.blk.1.") + lin + "." + bound)[0];
+      EXPECT_TRUE(x > 2.0f && x < 3.0f) << lin << "." << bound << " = " << x;
+    }
+  }
+}
+
 TEST(SynthMmproj, StandardizedPresetShapes) {
   // 26B/31B: std_bias / std_scale over D = 1152 and head dim 1152 / 16 = 72 (a multiple of 4, as the RoPE needs).
   auto plan = plan_of("26b-a4b-mmproj", "f32");
