@@ -75,7 +75,7 @@ int cmd_logits(const Args& args) {
   const auto token_text = flags->get("--tokens");
   const auto out_path = flags->get("--out");
   if (!model_path || !token_text || !out_path) return fail("logits", "-m, --tokens and --out are required");
-  auto ubatch = flags->get_int("--ubatch", 1, 1 << 20);
+  auto ubatch = flags->get_int("--ubatch-size", 1, 1 << 20);  // flags are keyed by their longest spelling
   if (!ubatch.ok()) return fail("logits", ubatch.error().message());
   auto threads = thread_count(*flags);
   if (!threads.ok()) return fail("logits", threads.error().message());
