@@ -104,3 +104,48 @@ def test_run_with_drafting_equals_without(models):
     got, err_text = run_ids(models, "-ub", "16", "--spec-type", "ngram", "--spec-stats")
     assert got == models["std_bidir"][2]["generated_tokens"]
     assert "drafted" in err_text
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("extra", [["-ub", "16"], ["-ub", "512", "--spec-type", "ngram"]])
+def test_serve_gives_transformers_greedy_tokens(models, tmp_path, extra):
+    """specula serve (llama-server's multimodal /completion): the engine keeps image blocks whole and passes
+    embedding rows, from which the model takes each block (bracketed by <|image> and <image|> in the batch)."""
+    import base64
+    import time
+
+    import requests
+    text, mmproj, prompt = models["std_bidir"]
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([SPECULA, "serve", "-m", text, "--mmproj", mmproj, "--image-max-tokens", "70",
+                             "--host", "127.0.0.1", "--port", str(port), "-t", "2", *extra],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        end = time.time() + 30
+        while time.time() < end:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if requests.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        media = [base64.b64encode(Path(p).read_bytes()).decode() for p in IMAGES]
+        # prompt.json's text without <bos> (the server adds it); <__media__> marks each image.
+        body = {"prompt": {"prompt_string": "Compare<__media__>with<__media__>: the first", "multimodal_data": media},
+                "n_predict": 8, "temperature": 0, "ignore_eos": True}
+        r = requests.post(url + "/completion", json=body, timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.json()["tokens_evaluated"] == prompt["T"]
+        assert r.json()["tokens"] == prompt["generated_tokens"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

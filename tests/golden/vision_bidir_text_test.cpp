@@ -164,6 +164,12 @@ TEST(VisionBidirText, SplitBlocksAndUnmarkedImageRowsAreErrors) {
   st = f.model->forward(pool, cache.value(), unmarked, {last_all, out.data(), nullptr});
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("block_end"), std::string::npos) << st.error().message();
+  // Rows without block_end (as a caller that only passes embeddings builds them): a split block is refused too.
+  auto bare = f.rows;
+  for (auto& r : bare) r.block_end = -1;
+  st = f.model->forward(pool, cache.value(), std::span(bare.data(), 30), {last, out.data(), nullptr});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("not whole"), std::string::npos) << st.error().message();
   // The chunker: a chunk that would end inside a block ends before it; one that starts with it takes all of it.
   std::vector<int32_t> ends;
   for (const auto& r : f.rows) ends.push_back(r.block_end);
@@ -171,6 +177,31 @@ TEST(VisionBidirText, SplitBlocksAndUnmarkedImageRowsAreErrors) {
   EXPECT_EQ(runtime::prefill_chunk_end(ends, 8, ends.size(), 30), 68u);
   EXPECT_EQ(runtime::prefill_chunk_end(ends, 8, ends.size(), 70), 73u);  // 78 is inside the second block
   EXPECT_EQ(runtime::prefill_chunk_end({}, 0, ends.size(), 30), 30u);
+}
+
+// Embedding rows without block_end whose block is whole in the batch (bracketed by its <|image> and <image|>
+// rows, as the server's chunker keeps them) get their block from the batch: the same logits.
+TEST(VisionBidirText, BlocksAreInferredWhenWholeInTheBatch) {
+  auto f = load("std_bidir");
+  ThreadPool pool(2);
+  for (auto& r : f.rows) r.block_end = -1;
+  const size_t n = f.rows.size(), vocab = static_cast<size_t>(f.model->vocab());
+  auto cache = f.model->make_cache(1, static_cast<int>(n));
+  ASSERT_TRUE(cache.ok());
+  std::vector<float> got(n * vocab);
+  // Chunks as the server's chunker makes them: each image from its <|image> row past its <image|> row.
+  const std::vector<size_t> cuts = {0, 7, 70, 72, n};
+  for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+    const size_t begin = cuts[c], end = cuts[c + 1];
+    std::vector<int32_t> out_rows;
+    for (size_t i = begin; i < end; ++i) out_rows.push_back(static_cast<int32_t>(i - begin));
+    const auto st = f.model->forward(pool, cache.value(), std::span(f.rows.data() + begin, end - begin),
+                                     {out_rows, got.data() + begin * vocab, nullptr});
+    ASSERT_TRUE(st.ok()) << st.error().message();
+  }
+  const float err = max_abs_diff(got, f.ref) / f.scale;
+  std::printf("  std_bidir, blocks inferred from bracketed embedding rows: max err %.2e\n", static_cast<double>(err));
+  EXPECT_LE(err, 5e-5f);
 }
 
 TEST(VisionBidirText, CausalModelMatchesItsReference) {

@@ -36,6 +36,7 @@ struct TextModel::Scratch {
   std::vector<int32_t> positions;
   std::vector<kv::AttnQuery> queries;
   std::vector<kv::KvRowRef> kv_rows;
+  std::vector<int32_t> block_ends;  // bidirectional models: per row its image block's end, -1 (TextModel::image_blocks)
 };
 
 namespace {
@@ -118,11 +119,11 @@ static void attention_block(ThreadPool& pool, const TextConfig& c, const TextWei
   // Visible keys: [pos - W + 1, pos] on sliding layers, [0, pos] on full ones. Bidirectional image blocks
   // (§1.12) extend a sliding-layer soft-token row to the end of its block: allowed(q, kv) = kv > q - W and
   // (kv <= q or same block) is the contiguous range [q - W + 1, max(q, block_end)]. The later rows of the
-  // block are in this batch (check_blocks) and their K/V were written above, before any attention.
-  const bool bidir = c.bidirectional_images && l.sliding;
+  // block are in this batch (image_blocks) and their K/V were written above, before any attention.
+  const bool bidir = l.sliding && !s.block_ends.empty();
   for (size_t r = 0; r < n; ++r) {
     const int first = l.sliding ? std::max(0, rows[r].pos - c.sliding_window + 1) : 0;
-    const int last = bidir ? std::max(rows[r].pos, rows[r].block_end) : rows[r].pos;
+    const int last = bidir ? std::max(rows[r].pos, s.block_ends[r]) : rows[r].pos;
     s.queries[r] = kv::AttnQuery{rows[r].seq, first, last};
   }
   const int slot = c.layers[static_cast<size_t>(l.kv_source)].kv_slot;
@@ -195,6 +196,9 @@ Status TextModel::forward(ThreadPool& pool, kv::KvCache& cache, std::span<const 
   s.queries.resize(n);
   for (size_t r = 0; r < n; ++r) s.positions[r] = rows[r].pos;
   for (const ForwardRow& row : rows) s.kv_rows.push_back({row.seq, row.pos});
+  if (c.bidirectional_images) {
+    SPECULA_TRY(s.block_ends, image_blocks(rows));
+  }
   SPECULA_RETURN_IF_ERROR(cache.begin_batch(s.kv_rows));
 
   embed(pool, c, weights_, rows, s.x);

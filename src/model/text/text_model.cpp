@@ -84,7 +84,7 @@ Status TextModel::check_rows(const kv::KvCache& cache, std::span<const ForwardRo
                         row.token);
     }
   }
-  return check_blocks(rows);
+  return ok_status();
 }
 
 namespace {
@@ -108,34 +108,63 @@ bool block_whole(std::span<const ForwardRow> rows, size_t r) {
   return expect > row.block_end;
 }
 
+// The run of embedding rows without block_end that starts at batch index r: contiguous in the batch, one
+// sequence, consecutive positions. Its block is known when text rows of the same sequence bracket it in the
+// batch (the <|image> before and the <image|> after it): returns the index of its last row, or -1 when the run
+// touches the batch's edge (it may continue in another batch: unknown).
+int64_t bracketed_run_end(std::span<const ForwardRow> rows, size_t r) {
+  const ForwardRow& first = rows[r];
+  size_t e = r;
+  while (e + 1 < rows.size() && rows[e + 1].embedding != nullptr && rows[e + 1].block_end < 0 &&
+         rows[e + 1].seq == first.seq && rows[e + 1].pos == rows[e].pos + 1) {
+    ++e;
+  }
+  const auto text_at = [&](size_t j, int32_t pos) {
+    return rows[j].embedding == nullptr && rows[j].seq == first.seq && rows[j].pos == pos;
+  };
+  const bool before = r > 0 && text_at(r - 1, first.pos - 1);
+  const bool after = e + 1 < rows.size() && text_at(e + 1, rows[e].pos + 1);
+  return before && after ? static_cast<int64_t>(e) : -1;
+}
+
 }  // namespace
 
-// A bidirectional image row sees its block up to block_end, so rows pos..block_end of its sequence must all be
-// in this batch. Causal models ignore block_end.
-Status TextModel::check_blocks(std::span<const ForwardRow> rows) const {
-  if (!config_.bidirectional_images) return ok_status();
+// Per row, the last position a bidirectional sliding layer lets it see (its block end, -1 for other rows). A
+// row's block end is ForwardRow::block_end, or for embedding rows without one, the end of their run when the run
+// is bracketed by text rows in this batch (so callers that keep image blocks whole, such as the server's
+// chunker, need not fill the field). Rows pos..block_end of the sequence must all be in this batch.
+Result<std::vector<int32_t>> TextModel::image_blocks(std::span<const ForwardRow> rows) const {
+  std::vector<int32_t> ends(rows.size(), -1);
   for (size_t r = 0; r < rows.size(); ++r) {
     const ForwardRow& row = rows[r];
-    if (row.block_end < 0) {
-      if (row.embedding == nullptr) continue;
-      // Silently causal image attention would be wrong for this model: every soft-token row needs its block.
-      return make_error(ErrorCode::kInvalidArgument, "row {}: an embedding row without its image block (block_end); "
-                        "this model attends bidirectionally inside image blocks", r);
+    if (row.block_end >= 0) {
+      if (row.block_end < row.pos) {
+        return make_error(ErrorCode::kInvalidArgument, "row {}: image block end {} is before its position {}", r,
+                          row.block_end, row.pos);
+      }
+      // Rows of one block share block_end: checking the block's first row in the batch covers the others.
+      const bool checked = r > 0 && rows[r - 1].seq == row.seq && rows[r - 1].block_end == row.block_end;
+      if (!checked && !block_whole(rows, r)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "row {}: the image block of sequence {} from position {} to {} is not whole in this batch; "
+                          "this model attends bidirectionally inside image blocks, so a block must be processed in "
+                          "one forward call", r, row.seq, row.pos, row.block_end);
+      }
+      ends[r] = row.block_end;
+      continue;
     }
-    if (row.block_end < row.pos) {
-      return make_error(ErrorCode::kInvalidArgument, "row {}: image block end {} is before its position {}", r,
-                        row.block_end, row.pos);
-    }
-    // Rows of one block share block_end: checking the block's first row in the batch covers the others.
-    if (r > 0 && rows[r - 1].seq == row.seq && rows[r - 1].block_end == row.block_end) continue;
-    if (!block_whole(rows, r)) {
+    if (row.embedding == nullptr || ends[r] >= 0) continue;
+    const int64_t e = bracketed_run_end(rows, r);
+    if (e < 0) {
+      // Silently causal image attention would be wrong for this model.
       return make_error(ErrorCode::kInvalidArgument,
-                        "row {}: the image block of sequence {} from position {} to {} is not whole in this batch; "
-                        "this model attends bidirectionally inside image blocks, so a block must be processed in one "
-                        "forward call", r, row.seq, row.pos, row.block_end);
+                        "row {}: an image embedding row without block_end whose block is not whole in this batch "
+                        "(between its <|image> and <image|> rows); this model attends bidirectionally inside image "
+                        "blocks", r);
     }
+    for (size_t j = r; j <= static_cast<size_t>(e); ++j) ends[j] = rows[static_cast<size_t>(e)].pos;
   }
-  return ok_status();
+  return ends;
 }
 
 }  // namespace specula::model

@@ -28,9 +28,10 @@ struct ForwardRow {
   // Image soft-token rows: the last position of the row's image block (the contiguous run of soft tokens it
   // belongs to); -1 for every other row. Used only when config().bidirectional_images: on sliding layers the
   // row then also sees the later rows of its block (gemma4-spec.md §1.12), so the batch must hold the rest of
-  // the block, and every embedding row needs it (forward() refuses a split block or an embedding row without
-  // block_end). A batch must not start inside a block whose earlier rows are cached either (prefix reuse: cut
-  // before the block); the model cannot see that. Ignored by causal models.
+  // the block (forward() refuses a split block). An embedding row left at -1 gets the end of its run of
+  // embedding rows when text rows of its sequence bracket that run in the batch (its <|image> and <image|>),
+  // and is refused otherwise. A batch must not start inside a block whose earlier rows are cached either
+  // (prefix reuse: cut before the block); the model cannot see that. Ignored by causal models.
   int32_t block_end = -1;
 };
 
@@ -76,7 +77,7 @@ class TextModel {
  private:
   TextModel(format::GgufFile file, TextConfig config) : file_(std::move(file)), config_(std::move(config)) {}
   Status check_rows(const kv::KvCache& cache, std::span<const ForwardRow> rows) const;
-  Status check_blocks(std::span<const ForwardRow> rows) const;
+  Result<std::vector<int32_t>> image_blocks(std::span<const ForwardRow> rows) const;
 
   format::GgufFile file_;
   TextConfig config_;
