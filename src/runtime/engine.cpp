@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "base/check.h"
 #include "base/log.h"
@@ -32,6 +35,18 @@ int chunk_end(const GenRequest& r, int start, int ubatch) {
     if (boi < end && end < after) return boi > start ? boi : std::min(after, n);
   }
   return end;
+}
+
+// glibc keeps freed memory of its malloc arenas mapped: without a trim, the request bodies, decoded images and
+// encoder activations of a burst of image requests stay resident afterwards (measured: RSS 50 -> 140 MiB after a
+// few bursts of 8 concurrent two-image requests). malloc_trim returns free pages of every arena; it takes about a
+// millisecond, and runs only after an image encode and once when the engine has been idle for kTrimAfterIdleMs.
+constexpr double kTrimAfterIdleMs = 200;
+
+void release_free_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace
@@ -106,6 +121,7 @@ Result<ImageEmbedding> Engine::encode_image(std::span<const uint8_t> bytes, cons
   SPECULA_TRY(const RgbImage image, decode_image(bytes, name));
   auto out = embed_image(*vision_pool_, *vision_, image, image_max_tokens_);
   if (!out.ok()) return out.error().with_context(name);
+  release_free_memory();  // the decoded image and the encoder's activations (megabytes) are free now
   std::lock_guard metrics_lock(mu_);
   metrics_.images_encoded += 1;
   metrics_.image_encode_seconds += timer.elapsed_ms() / 1e3;
@@ -191,6 +207,8 @@ std::vector<SlotInfo> Engine::slots() const {
 }
 
 void Engine::run() {
+  bool trim_pending = false;  // busy since the last trim
+  Timer idle;
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -199,12 +217,19 @@ void Engine::run() {
     admit();
     const bool any = std::any_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->req.has_value(); });
     if (!any) {
+      // Idle for a while (the HTTP threads have sent their responses and freed the request bodies by then).
+      if (trim_pending && idle.elapsed_ms() > kTrimAfterIdleMs) {
+        release_free_memory();
+        trim_pending = false;
+      }
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_ || !queue_.empty(); });
       continue;
     }
+    trim_pending = true;
     step();
     update_gauges();
+    idle.reset();
   }
   const Error bye(ErrorCode::kResourceExhausted, "the server is shutting down");
   for (auto& s : slots_) {

@@ -423,3 +423,41 @@ def test_bad_image_inputs_are_400_and_the_server_keeps_serving(models, server, t
                                                                   "multimodal_data": [b64(COFFEE)]}})
     assert r.status_code == 400 and "--mmproj" in r.json()["error"]["message"]
     assert plain.alive()
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_returns_to_idle_after_a_burst(models, server, tmp_path):
+    """RSS after a burst of concurrent image and text requests is back within a tolerance of the RSS after the
+    first request of each kind (decoded images, embeddings and request buffers are freed)."""
+    s = server(models["tiny"], *tiny_vision(models, "--mtp-head", models["asst"], "-np", "4"))
+    photos = [png_file(tmp_path, f"p{i}.png", 640, 480, seed=i) for i in range(4)]
+    media_completion(s.url, "Look: <__media__>", [photos[0]], n=8)
+    text_completion(s.url, TEXT_PROMPTS[0], n=8)
+    wait_idle(s.url)
+    time.sleep(0.2)
+    base = rss_kib(s.proc.pid)
+    jobs = [("image", ("Look: <__media__> and <__media__>", [photos[i % 4], photos[(i + 1) % 4]])) for i in range(8)]
+    jobs += [("text", TEXT_PROMPTS[i % 3]) for i in range(8)]
+
+    def run(job):
+        kind, p = job
+        return media_completion(s.url, *p, n=8) if kind == "image" else text_completion(s.url, p, n=8)
+
+    limit = base * 1.1 + 8 * 1024
+    for burst in range(3):
+        with cf.ThreadPoolExecutor(8) as pool:
+            list(pool.map(run, jobs))
+        wait_idle(s.url)
+        # The engine returns free memory when it goes idle; the HTTP threads finish their writes meanwhile.
+        deadline = time.time() + 3
+        while rss_kib(s.proc.pid) > limit and time.time() < deadline:
+            time.sleep(0.05)
+        after = rss_kib(s.proc.pid)
+        print(f"RSS after the first requests {base} KiB, after burst {burst + 1} {after} KiB")
+        assert after <= limit, (base, after)
