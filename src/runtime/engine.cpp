@@ -101,7 +101,8 @@ Status Engine::load_vision(const config::VisionOn& v) {
   auto vision = model::VisionModel::load(v.mmproj_path);
   if (!vision.ok()) return vision.error().with_context("--mmproj " + v.mmproj_path);
   vision_ = std::move(vision.value());
-  if (Status st = check_vision_matches_text(*vision_, *model_); !st.ok()) {
+  // Sets the text model's image attention (bidirectional for 26B/31B-class pairs) and checks the widths.
+  if (Status st = bind_vision_to_text(*vision_, *model_); !st.ok()) {
     return st.error().with_context("--mmproj " + v.mmproj_path);
   }
   SPECULA_TRY(image_ids_, runtime::image_token_ids(model_->file()));
@@ -334,7 +335,12 @@ Status Engine::prefill_slot(Slot& s) {
   std::vector<model::ForwardRow> rows;
   for (int p = s.n_prefilled; p < end; ++p) {
     const auto i = static_cast<size_t>(p);
-    rows.push_back({r.prompt[i], p, s.id, r.embeddings.empty() ? nullptr : r.embeddings[i]});
+    rows.push_back({r.prompt[i], p, s.id, r.embeddings.empty() ? nullptr : r.embeddings[i], -1});
+  }
+  for (const ImageSpan& sp : r.image_spans) {  // block_end of the soft-token rows in this chunk
+    for (int p = std::max(sp.begin, s.n_prefilled); p < std::min(sp.begin + sp.n_tokens, end); ++p) {
+      rows[static_cast<size_t>(p - s.n_prefilled)].block_end = sp.begin + sp.n_tokens - 1;
+    }
   }
   const std::vector<int32_t> last = {static_cast<int32_t>(rows.size() - 1)};
   const bool want_hidden = speculator_ && speculator_->source().needs_hidden();
