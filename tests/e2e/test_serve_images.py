@@ -1,8 +1,7 @@
 """specula serve with images (--mmproj), end to end.
 
 Models: the vision fixture (llama.cpp's text + mmproj GGUFs of a tiny random Gemma 4 with transformers' greedy
-tokens for coffee.png), and for MTP + images `synth --preset tiny` + `tiny-assistant` with a projector made here
-from the fixture's mmproj (its vision tower, a new random projection to the tiny model's width 256).
+tokens for coffee.png), and for MTP + images `synth --preset tiny` + `tiny-assistant` + `tiny-mmproj`.
 
 Checked: the served greedy continuation of the fixture's image prompt equals transformers' (also with a prefill
 chunk smaller than the image block); the official openai client sends a data URI; greedy tokens of image requests
@@ -14,6 +13,7 @@ import base64
 import concurrent.futures as cf
 import json
 import os
+import random
 import re
 import socket
 import struct
@@ -22,7 +22,6 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
 import openai
 import pytest
 import requests
@@ -43,45 +42,14 @@ def b64(path):
     return base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def widen_mmproj(src, dst, width, seed=0):
-    """A copy of an mmproj GGUF whose projector maps to `width` (a new random N(0, 1/in) matrix)."""
-    import gguf
-    r = gguf.GGUFReader(src)
-    w = gguf.GGUFWriter(dst, arch="clip")
-    for name, f in r.fields.items():
-        if name.startswith("GGUF.") or name == "general.architecture":
-            continue
-        vt = f.types[0]
-        if name == "clip.vision.projection_dim":
-            w.add_uint32(name, width)
-        elif vt == gguf.GGUFValueType.STRING:
-            w.add_string(name, bytes(f.parts[f.data[0]]).decode())
-        elif vt == gguf.GGUFValueType.ARRAY:
-            w.add_array(name, [f.parts[i].tolist()[0] for i in f.data])
-        else:
-            w.add_key_value(name, f.parts[f.data[0]].tolist()[0], vt)
-    rng = np.random.default_rng(seed)
-    for t in r.tensors:
-        data = np.array(t.data)
-        if t.name == "mm.input_projection.weight":
-            data = (rng.standard_normal((width, data.shape[-1])) / np.sqrt(data.shape[-1])).astype(np.float32)
-        w.add_tensor(t.name, data)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("serve_images")
     out = {"vtext": str(VIS / "llamacpp-f32.gguf"), "vmm": str(VIS / "mmproj-llamacpp-f32.gguf")}
-    for preset, name in (("tiny", "tiny"), ("tiny-assistant", "asst")):
+    for preset, name in (("tiny", "tiny"), ("tiny-assistant", "asst"), ("tiny-mmproj", "mm256")):
         out[name] = str(d / f"{name}.gguf")
         subprocess.run([SPECULA, "synth", "--preset", preset, "-o", out[name], "-q"], check=True, timeout=60,
                        capture_output=True)
-    out["mm256"] = str(d / "mmproj-256.gguf")
-    widen_mmproj(out["vmm"], out["mm256"], 256)
     out["dir"] = d
     return out
 
@@ -214,9 +182,9 @@ def png(width, height, seed=None, rows=None):
     limits the pixel rows actually written (a header larger than its data)."""
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    rng = np.random.default_rng(seed)
+    rng = random.Random(seed)
     n_rows = height if rows is None else rows
-    raw = b"".join(b"\x00" + rng.integers(0, 256, width * 3, dtype=np.uint8).tobytes() for _ in range(n_rows))
+    raw = b"".join(b"\x00" + rng.randbytes(width * 3) for _ in range(n_rows))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
             chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 

@@ -4,8 +4,8 @@
 (768 command lines; the draft cache types -ctkd/-ctvd follow -ctk/-ctv when a drafter is given) either starts and
 serves a text request (and, with --mmproj, an image request: 200, or a clean exceed_context_size_error when the
 image block cannot fit -c 48) and exits 0 on SIGTERM, or exits 1 at once with a one-line error. Nothing ends by a
-signal. Every server is a real start of tiny models (synth tiny + tiny-assistant, a projector built from the
-vision fixture's mmproj), several at a time. Contradictory speculation flags must be refused; every other
+signal. Every server is a real start of tiny models (synth tiny + tiny-assistant + tiny-mmproj), several at a
+time. Contradictory speculation flags must be refused; every other
 combination must serve (the tiny model's head dims suit every codec)."""
 import base64
 import concurrent.futures as cf
@@ -18,11 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from test_serve_images import free_port, png, widen_mmproj
+from test_serve_images import free_port, png
 
 SPECULA = os.environ["SPECULA_BIN"]
-SHARED = Path(os.environ["SPECULA_SHARED_DIR"])
-VIS = SHARED / "fixtures" / "llamacpp" / "vision"
 
 CODECS = [(t, t) for t in ("f32", "f16", "bf16", "q8_0", "q4_0", "turbo2", "turbo3", "turbo4")] + [
     ("q8_0", "turbo4"), ("turbo4", "q8_0"), ("f16", "q4_0"), ("turbo3", "turbo2")]
@@ -33,12 +31,10 @@ SPECS = [None, "none", "mtp", "ngram"]
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("serve_matrix")
     out = {}
-    for preset, name in (("tiny", "tiny"), ("tiny-assistant", "asst")):
+    for preset, name in (("tiny", "tiny"), ("tiny-assistant", "asst"), ("tiny-mmproj", "mmproj")):
         out[name] = str(d / f"{name}.gguf")
         subprocess.run([SPECULA, "synth", "--preset", preset, "-o", out[name], "-q"], check=True, timeout=60,
                        capture_output=True)
-    out["mmproj"] = str(d / "mmproj.gguf")
-    widen_mmproj(str(VIS / "mmproj-llamacpp-f32.gguf"), out["mmproj"], 256)
     out["image"] = "data:image/png;base64," + base64.b64encode(png(64, 48, seed=3)).decode()
     out["dir"] = d
     return out
