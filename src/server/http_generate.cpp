@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "server/connection.h"
 #include "server/http_handlers.h"
 #include "server/responses.h"
 
@@ -96,11 +97,23 @@ std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, A
 }
 
 // Waits for the whole result. The engine always ends a request (a token limit, a stop, the context end or an error),
-// so there is no overall deadline: --timeout bounds socket reads and writes, not generation time.
-void collect(Pending& p, httplib::Response& res) {
+// so there is no overall deadline: --timeout bounds socket reads and writes, not generation time. A client that
+// disconnects meanwhile cancels the request (checked every 100 ms on its socket, see connection.h): its slot is
+// freed at the engine's next step instead of generating for nobody.
+void collect(Pending& p, const httplib::Request& req, httplib::Response& res) {
   std::string text;
   std::vector<int32_t> tokens;
+  const int fd = find_connection_socket(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  auto next_check = std::chrono::steady_clock::now();
   for (;;) {
+    if (fd >= 0 && std::chrono::steady_clock::now() >= next_check) {
+      next_check += std::chrono::milliseconds(100);
+      if (peer_closed(fd)) {
+        p.channel->cancel();
+        send_error(res, api_error(499, "cancelled", "the client closed the connection"));
+        return;
+      }
+    }
     auto e = p.channel->pop(std::chrono::milliseconds(100));
     if (!e) continue;
     if (e->kind == RequestEvent::Kind::kText) {
@@ -182,7 +195,7 @@ void handle_generation(HttpServer::Impl& impl, Api api, const httplib::Request& 
   if (pending->request.stream) {
     stream(std::move(*pending), res);
   } else {
-    collect(*pending, res);
+    collect(*pending, req, res);
   }
 }
 

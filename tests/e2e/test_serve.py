@@ -222,6 +222,20 @@ def test_busy_server_answers_503(server):
     assert s.alive()
 
 
+def test_non_streaming_request_is_cancelled_when_the_client_disconnects(server):
+    s = server("-np", "1", "-c", "16384", "--metrics")
+    with pytest.raises(requests.exceptions.ReadTimeout):  # the client gives up and closes the connection
+        requests.post(s.url + "/completion", json={"prompt": PROMPTS[0], "n_predict": -1, "ignore_eos": True},
+                      timeout=0.5)
+    deadline = time.time() + 3
+    while any(x["is_processing"] for x in requests.get(s.url + "/slots").json()) and time.time() < deadline:
+        time.sleep(0.05)
+    slots = requests.get(s.url + "/slots").json()
+    assert not slots[0]["is_processing"] and slots[0]["n_past"] < 2000  # freed long before the context end
+    assert completion(s.url, PROMPTS[1], 4)["tokens_predicted"] == 4
+    assert s.alive()
+
+
 def test_n_predict_zero_only_fills_the_cache(server):
     s = server()
     body = completion(s.url, PROMPTS[2], 0)
