@@ -1,5 +1,7 @@
 #include "server/responses.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace specula::server {
@@ -122,6 +124,23 @@ std::string spec_metrics(const runtime::EngineMetrics& m) {
          false);
   by_pos("spec_accepted_by_position_total", "Drafts accepted at this position (all earlier drafts were accepted too).",
          true);
+  // llama-server's names (all requests): verify rounds with drafts, and accepted drafts per position.
+  const auto sum_at = [&](bool accepted, size_t i) {
+    int64_t n = 0;
+    for (const auto& [kind, c] : kinds) {
+      const auto& v = accepted ? c->accepted_by_pos : c->drafted_by_pos;
+      if (i < v.size()) n += v[i];
+    }
+    return n;
+  };
+  const size_t n_pos = std::max(m.spec_text.drafted_by_pos.size(), m.spec_image.drafted_by_pos.size());
+  header("spec_decode_num_drafts_total", "Verify rounds that had drafts.");
+  out += fmt::format("specula:spec_decode_num_drafts_total {}\n", sum_at(false, 0));
+  header("spec_decode_num_accepted_tokens_per_pos_total", "Accepted drafted tokens per draft position.");
+  for (size_t i = 0; i < n_pos; ++i) {
+    out += fmt::format("specula:spec_decode_num_accepted_tokens_per_pos_total{{position=\"{}\"}} {}\n", i + 1,
+                       sum_at(true, i));
+  }
   return out;
 }
 

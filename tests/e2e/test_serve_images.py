@@ -297,6 +297,10 @@ def test_metrics_split_by_request_kind_match_the_timings(models, server, spec):
         assert sum(drafted_pos.values()) == drafted and len(drafted_pos) <= 3
     total = sum(sums[k][0] for k in sums)
     assert after["specula:spec_decode_num_draft_tokens_total"] - before["specula:spec_decode_num_draft_tokens_total"] == total
+    per_pos = [v for k, v in after.items() if k.startswith("specula:spec_decode_num_accepted_tokens_per_pos_total")]
+    assert sum(per_pos) == sum(sums[k][1] for k in sums)
+    assert after["specula:spec_decode_num_drafts_total"] == sum(
+        v for k, v in after.items() if k.startswith("specula:spec_drafted_by_position_total") and 'position="1"' in k)
     assert after["specula:image_requests_total"] == len(IMAGE_PROMPTS)
     assert after["specula:images_encoded_total"] == sum(len(p[1]) for p in IMAGE_PROMPTS)
     if spec[0] == "--spec-type":
