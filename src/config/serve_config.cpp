@@ -133,6 +133,7 @@ Status read_vision(const FlagValues& f, ServeConfig& c) {
     return make_error(ErrorCode::kNotFound, "--mmproj {}: no such file", *path);
   }
   c.vision = VisionOn{*path, max_tokens ? static_cast<int>(*max_tokens) : kDefaultImageMaxTokens};
+  c.max_body_bytes = kMaxBodyBytesVision;  // inline images (base64) need room
   return ok_status();
 }
 

@@ -4,6 +4,7 @@
 // with kv::parse_cache_types before anything is loaded.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,7 +30,9 @@ struct ServeSampling {
   std::optional<uint64_t> seed;  // unset: a random seed per request
 };
 
-inline constexpr int kDefaultImageMaxTokens = 280;  // Gemma 4's processor default (max_soft_tokens)
+inline constexpr int kDefaultImageMaxTokens = 280;
+inline constexpr size_t kMaxBodyBytes = size_t{8} << 20;         // request bodies (413 above)
+inline constexpr size_t kMaxBodyBytesVision = size_t{32} << 20;  // with --mmproj: base64 photos of a few MB each  // Gemma 4's processor default (max_soft_tokens)
 
 struct VisionOff {};
 struct VisionOn {
@@ -61,7 +64,7 @@ struct ServeConfig {
   bool slots_endpoint = true;         // GET /slots enabled (--no-slots turns it off)
   bool log_json = false;              // --log-format json
   int queue_max = 0;                  // requests waiting for a slot before 503 (0: 4 x slots)
-  size_t max_body_bytes = size_t{8} << 20;
+  size_t max_body_bytes = kMaxBodyBytes;  // kMaxBodyBytesVision with --mmproj
 
   // One line per subsystem, for the start-up log.
   std::vector<std::string> describe() const;

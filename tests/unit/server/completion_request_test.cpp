@@ -1,6 +1,8 @@
 // Request bodies -> typed CompletionRequest: field types and ranges, the allow-list, refusals, prompts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "format/gguf_reader.h"
 #include "server/completion_request.h"
 #include "test_paths.h"
@@ -91,6 +93,76 @@ TEST_F(CompletionRequestTest, ImagesWithoutMmprojAreRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message().find("--mmproj"), std::string::npos);
+}
+
+// Image parts with a vision-capable vocabulary (the vision fixture's: <|image|> = 6) and the Gemma 4 template.
+class ImageRequestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto file = format::GgufFile::open(test::shared_dir() + "/fixtures/llamacpp/vision/llamacpp-f32.gguf");
+    ASSERT_TRUE(file.ok()) << file.error().message();
+    auto tok = tokenizer::Tokenizer::from_gguf(file.value());
+    ASSERT_TRUE(tok.ok()) << tok.error().message();
+    tok_.emplace(std::move(tok.value()));
+    ctx_ = {&*tok_, tokenizer::ChatTemplateVariant::kGemma4It, &config_, true};
+  }
+  Result<CompletionRequest> parse(Api api, const std::string& body) { return parse_completion(api, body, ctx_); }
+  std::string error(Api api, const std::string& body) {
+    auto r = parse(api, body);
+    return r.ok() ? "" : r.error().message();
+  }
+  static std::string image_part(const std::string& url) {
+    return R"({"type":"image_url","image_url":{"url":")" + url + R"("}})";
+  }
+
+  std::optional<tokenizer::Tokenizer> tok_;
+  config::ServeConfig config_;
+  ParseContext ctx_;
+};
+
+constexpr int32_t kSoftToken = 6;  // <|image|> in the fixture's vocabulary (fixtures README)
+
+TEST_F(ImageRequestTest, ImagePartsBecomePlaceholdersAndBytesInOrder) {
+  auto r = parse(Api::kChat, R"({"messages":[{"role":"user","content":[{"type":"text","text":"compare"},)" +
+                                 image_part("data:image/png;base64,Zm9v") + "," +
+                                 image_part("YmFy") + R"(]}]})");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(r->images.size(), 2u);
+  EXPECT_EQ(std::string(r->images[0].begin(), r->images[0].end()), "foo");
+  EXPECT_EQ(std::string(r->images[1].begin(), r->images[1].end()), "bar");
+  EXPECT_EQ(std::count(r->prompt.begin(), r->prompt.end(), kSoftToken), 2);
+  // The string form of image_url (some clients) is accepted too.
+  auto s = parse(Api::kChat, R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":"Zm9v"}]}]})");
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(s->images.size(), 1u);
+}
+
+TEST_F(ImageRequestTest, MultimodalDataMarkersOfTheNativeEndpoint) {
+  auto r = parse(Api::kLlamaCompletion,
+                 R"({"prompt":{"prompt_string":"a <__media__> b <__media__>","multimodal_data":["Zm9v","YmFy"]}})");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->images.size(), 2u);
+  EXPECT_EQ(std::count(r->prompt.begin(), r->prompt.end(), kSoftToken), 2);
+  EXPECT_NE(error(Api::kLlamaCompletion, R"({"prompt":{"prompt_string":"<__media__>","multimodal_data":[]}})")
+                .find("1 <__media__> marker(s) but 0"), std::string::npos);
+  EXPECT_NE(error(Api::kLlamaCompletion, R"({"prompt":{"prompt_string":"x","multimodal_data":[1]}})")
+                .find("marker"), std::string::npos);
+  EXPECT_NE(error(Api::kCompletions, R"({"prompt":{"prompt_string":"x"}})").find("'prompt'"), std::string::npos);
+}
+
+TEST_F(ImageRequestTest, RefusalsNameThePart) {
+  const std::string head = R"({"messages":[{"role":"user","content":[{"type":"text","text":"x"},)";
+  EXPECT_NE(error(Api::kChat, head + image_part("https://a.b/c.png") + "]}]}").find("messages[0].content[1]: remote"),
+            std::string::npos);
+  EXPECT_NE(error(Api::kChat, head + image_part("file:///x.png") + "]}]}").find("file://"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, head + image_part("data:image/png;base64,Zm9v=") + "]}]}").find("invalid base64"),
+            std::string::npos);
+  EXPECT_NE(error(Api::kChat, head + R"({"type":"image_url","image_url":{"url":5}}]}]})").find("image_url.url"),
+            std::string::npos);
+  ctx_.vision = false;
+  EXPECT_NE(error(Api::kChat, head + image_part("Zm9v") + "]}]}").find("--mmproj"), std::string::npos);
+  EXPECT_NE(error(Api::kLlamaCompletion, R"({"prompt":{"prompt_string":"<__media__>","multimodal_data":["Zm9v"]}})")
+                .find("--mmproj"), std::string::npos);
 }
 
 }  // namespace

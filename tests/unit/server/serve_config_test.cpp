@@ -50,6 +50,14 @@ TEST(ServeConfig, ReferenceCommandLine) {
   EXPECT_EQ(c->threads, 4);
   EXPECT_EQ(c->cache_type_k, "turbo4");
   EXPECT_EQ(c->cache_type_v_draft, "turbo4");
+  EXPECT_EQ(std::get<VisionOn>(c->vision).image_max_tokens, 280);  // Gemma 4's processor default
+  EXPECT_EQ(c->max_body_bytes, kMaxBodyBytesVision);
+  auto budget = parse({"-m", "m.gguf", "--mmproj", mmproj, "--image-max-tokens", "560"});
+  ASSERT_TRUE(budget.ok()) << budget.error().message();
+  EXPECT_EQ(std::get<VisionOn>(budget->vision).image_max_tokens, 560);
+  auto odd = parse({"-m", "m.gguf", "--mmproj", mmproj, "--image-max-tokens", "100"});
+  ASSERT_FALSE(odd.ok());
+  EXPECT_NE(odd.error().message().find("70, 140, 280, 560 or 1120"), std::string::npos);
 }
 
 TEST(ServeConfig, ErrorsNameTheFlags) {
