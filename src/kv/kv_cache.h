@@ -17,7 +17,10 @@ struct KvSlotShape {
   int width() const { return n_kv_heads * head_dim; }
 };
 
-// One query row of an attention call: it sees the keys of sequence `seq` at positions [first, last].
+// One query row of an attention call: it sees the keys of sequence `seq` at positions [first, last]. `last` may
+// lie past the row's own position (bidirectional image blocks, gemma4-spec.md §1.12: a soft token sees the rest
+// of its block); every position up to it must have been written, by this batch (write() runs for the whole batch
+// before attention()) or an earlier one.
 struct AttnQuery {
   int seq = 0;
   int first = 0;

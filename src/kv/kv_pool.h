@@ -5,7 +5,10 @@
 //  - Sliding-window slots: a per-sequence ring of R = min(n_ctx, window + max_batch + 1) entries, entry =
 //    position mod R. A batch of at most max_batch rows per sequence (the prefill chunk, or 1 + max drafts for
 //    speculative verification) never overwrites an entry that a row of the batch, or a later query after
-//    rolling the batch back, still needs (W entries for the target, W + 1 for the MTP drafter).
+//    rolling the batch back, still needs (W entries for the target, W + 1 for the MTP drafter). Queries of a
+//    batch that see later rows of the same batch (bidirectional image blocks) need at most W + max_batch - 1
+//    entries, so the same ring holds them; callers raise max_batch to the longest image block they prefill in
+//    one chunk (runtime::max_prefill_chunk), and begin_batch refuses a batch above it.
 //  - Memory is allocated once at creation from n_ctx and n_seq (every sequence can reach n_ctx), so appends
 //    never allocate; creation fails with a clear message when it exceeds max_bytes.
 //  - truncate is O(1) (pages stay with the sequence and are reused); clear releases them.
