@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
@@ -279,6 +282,52 @@ TEST_F(EngineImages, ImageAndTextRequestsTogetherMatchAloneWithMtp) {
   EXPECT_GT(m.spec_text.drafted, 0);
   EXPECT_EQ(m.spec_image.drafted + m.spec_text.drafted, m.drafted);
   EXPECT_EQ(m.image_requests, 2);
+}
+
+// The engine's image encoder on the vision fixture (llama.cpp's text + mmproj files): coffee.png at 70 tokens
+// gives transformers' projected embeddings (fixtures README: 60 x 48, f32 bar 1e-3 of max |ref|).
+TEST(EngineVision, EncodesTheFixtureImageLikeTransformers) {
+  const std::string dir = test::shared_dir() + "/fixtures/llamacpp/vision";
+  EngineOptions o = options(1);
+  o.model_path = dir + "/llamacpp-f32.gguf";
+  o.vision = config::VisionOn{dir + "/mmproj-llamacpp-f32.gguf", 70};
+  auto engine = Engine::create(o);
+  ASSERT_TRUE(engine.ok()) << engine.error().message();
+  Engine& e = *engine.value();
+  ASSERT_TRUE(e.vision());
+  std::ifstream png(test::shared_dir() + "/assets/images/coffee.png", std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+  auto emb = e.encode_image(bytes, "coffee.png");
+  ASSERT_TRUE(emb.ok()) << emb.error().message();
+  ASSERT_EQ(emb.value().n_tokens, 60);
+  std::ifstream ref_file(dir + "/image_embeds_coffee.f32", std::ios::binary);
+  std::vector<float> ref(60 * 48);
+  ref_file.read(reinterpret_cast<char*>(ref.data()), static_cast<std::streamsize>(ref.size() * sizeof(float)));
+  ASSERT_TRUE(ref_file.good());
+  ASSERT_EQ(emb.value().embeds.size(), ref.size());
+  float max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(ref[i]));
+    max_err = std::max(max_err, std::fabs(emb.value().embeds[i] - ref[i]));
+  }
+  EXPECT_LE(max_err / max_ref, 1e-3f);
+  const std::vector<uint8_t> junk = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'};
+  auto bad = e.encode_image(junk, "junk");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kCorruptData);
+  EXPECT_EQ(e.metrics().images_encoded, 1);
+  bool described = false;
+  for (const auto& line : e.describe()) described |= line.rfind("vision model: gemma4v, 70 tokens/image", 0) == 0;
+  EXPECT_TRUE(described);
+}
+
+TEST(EngineVision, WithoutMmprojImagesAreRefused) {
+  auto engine = Engine::create(options(1));
+  ASSERT_TRUE(engine.ok()) << engine.error().message();
+  const std::vector<uint8_t> bytes = {1, 2, 3};
+  auto r = engine.value()->encode_image(bytes, "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnsupported);
 }
 
 }  // namespace
