@@ -117,6 +117,16 @@ Status Engine::load_vision(const config::VisionOn& v) {
 
 Result<ImageEmbedding> Engine::encode_image(std::span<const uint8_t> bytes, const std::string& name) {
   if (!vision_) return make_error(ErrorCode::kUnsupported, "images need a server started with --mmproj");
+  // Each waiting image holds an HTTP worker: bound the waiters as the request queue is bounded.
+  if (vision_waiting_.fetch_add(1) >= options_.queue_max + 1) {
+    vision_waiting_.fetch_sub(1);
+    return make_error(ErrorCode::kResourceExhausted, "the image encoder is busy ({} images waiting); retry later",
+                      options_.queue_max);
+  }
+  struct Leave {
+    std::atomic<int>& n;
+    ~Leave() { n.fetch_sub(1); }
+  } leave{vision_waiting_};
   std::lock_guard lock(vision_mu_);
   Timer timer;
   SPECULA_TRY(const RgbImage image, decode_image(bytes, name));

@@ -94,7 +94,8 @@ class Engine {
   // Decodes and encodes one image (bytes of a PNG, JPEG, ...) into its embedding rows, on the calling thread with
   // the engine's vision thread pool; one image at a time (concurrent callers wait), so at most one decoded image is
   // in memory. Errors: vision is off (kUnsupported), the decoder's (corrupt, zero-sized or too large images:
-  // kCorruptData / kOutOfRange, checked from the header before decoding pixels).
+  // kCorruptData / kOutOfRange, checked from the header before decoding pixels), kResourceExhausted when
+  // queue_max images are already waiting for the encoder (each waiter holds an HTTP worker).
   Result<ImageEmbedding> encode_image(std::span<const uint8_t> bytes, const std::string& name);
   bool vision() const { return vision_ != nullptr; }
   int image_max_tokens() const { return image_max_tokens_; }
@@ -146,6 +147,7 @@ class Engine {
   std::unique_ptr<model::VisionModel> vision_;  // only with VisionOn
   std::unique_ptr<ThreadPool> vision_pool_;     // encode_image's pool (used by HTTP threads, not the engine thread)
   std::mutex vision_mu_;                        // one encode_image at a time
+  std::atomic<int> vision_waiting_{0};          // encode_image calls running or waiting (at most queue_max + 1)
   ImageTokenIds image_ids_;
   int image_max_tokens_ = 0;
   int max_chunk_ = 0;  // most rows of one sequence in one forward (the KV pool's max_batch)

@@ -397,6 +397,22 @@ def test_bad_image_inputs_are_400_and_the_server_keeps_serving(models, server, t
     assert plain.alive()
 
 
+def test_image_encoder_waiters_are_bounded(models, server, tmp_path):
+    """-np 1 gives a queue of 4 and 7 HTTP workers: while one image encodes (a few hundred ms at 280 tokens here),
+    at most 4 more wait for the encoder; the other workers' requests get 503 at once instead of waiting too (which
+    would leave no worker for text requests). All others are served."""
+    s = server(models["tiny"], "--mmproj", models["mm256"], "--image-max-tokens", "280", "-np", "1")
+    photo = png_file(tmp_path, "photo.png", 96, 64, seed=5)  # small body; upscaled to the budget, so a full encode
+    body = {"prompt": {"prompt_string": "<__media__>", "multimodal_data": [b64(photo)]}, "n_predict": 1}
+    with cf.ThreadPoolExecutor(7) as pool:
+        codes = list(pool.map(lambda _: requests.post(s.url + "/completion", json=body, timeout=120), range(7)))
+    busy = [r for r in codes if r.status_code == 503]
+    assert all(r.status_code in (200, 503) for r in codes), [r.text for r in codes]
+    assert busy and "image encoder is busy" in busy[0].json()["error"]["message"]
+    assert len(codes) - len(busy) >= 5
+    assert s.alive() and text_completion(s.url, TEXT_PROMPTS[0], n=4)["tokens_predicted"] == 4
+
+
 def rss_kib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
