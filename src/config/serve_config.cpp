@@ -141,7 +141,8 @@ Status read_vision(const FlagValues& f, ServeConfig& c) {
 
 FlagParser serve_flags() {
   using K = FlagKind;
-  FlagParser p("serve", "-m MODEL.gguf [--mtp-head ASSISTANT.gguf] [--host H] [--port P] [options]");
+  FlagParser p("serve", "-m MODEL.gguf [--mtp-head ASSISTANT.gguf] [--mmproj MMPROJ.gguf] [--host H] [--port P] "
+                        "[options]");
   p.add({{"-m", "--model"}, K::kValue, "model GGUF file (required)", "", "FILE"});
   p.add({{"-a", "--alias"}, K::kValue, "model name reported by /v1/models", "the file name", "NAME"});
   p.add({{"--host"}, K::kValue, "address to listen on", "127.0.0.1", "ADDR"});
@@ -159,7 +160,9 @@ FlagParser serve_flags() {
   p.add({{"-ctkd", "--cache-type-k-draft"}, K::kValue, "draft model K cache type (the MTP assistant reads the target's cache)", "f16", "TYPE"});
   p.add({{"-ctvd", "--cache-type-v-draft"}, K::kValue, "draft model V cache type", "f16", "TYPE"});
   add_spec_flags(p);
-  p.add({{"-mm", "--mmproj"}, K::kValue, "vision projector GGUF", "", "FILE"});
+  p.add({{"-mm", "--mmproj"}, K::kValue,
+         "vision projector GGUF (llama.cpp's mmproj, gemma4v): image input (inline data URIs / base64) on the chat "
+         "and /completion endpoints", "", "FILE"});
   p.add({{"--image-max-tokens"}, K::kValue, "soft tokens per image: 70, 140, 280, 560 or 1120", "280"});
   p.add({{"--api-key"}, K::kRepeated, "require this bearer key (repeatable, or K1,K2)", "", "KEY"});
   p.add({{"--api-key-file"}, K::kValue, "file with one API key per line", "", "FILE"});
