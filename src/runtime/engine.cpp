@@ -360,8 +360,9 @@ Status Engine::prefill_slot(Slot& s) {
   s.n_prefilled = end;
   if (end < n) return ok_status();
   s.prefilling = false;
-  s.req->embeddings = {};  // the image rows are in the cache now: free them (the spans keep the hashes)
-  s.req->images = {};
+  // The image rows are in the cache now: free them (the spans keep the hashes).
+  std::vector<const float*>().swap(s.req->embeddings);
+  std::vector<ImageEmbedding>().swap(s.req->images);
   s.prompt_ms = s.timer.elapsed_ms();
   s.timer.reset();
   s.pos = n;

@@ -48,7 +48,7 @@ bool attach_request_images(runtime::Engine& engine, CompletionRequest& r, runtim
       return false;
     }
     embeddings.push_back(std::move(e.value()));
-    r.images[i] = {};  // the bytes are no longer needed
+    std::vector<uint8_t>().swap(r.images[i]);  // the bytes are no longer needed: free them
   }
   if (Status st = runtime::attach_images(g, engine.image_token_ids(), std::move(embeddings)); !st.ok()) {
     send_error(res, api_error(st.error()));
