@@ -4,6 +4,7 @@
 
 #include "base/mapped_file.h"
 #include "config/flags.h"
+#include "kernels/ops.h"
 #include "kv/cache_types.h"
 #include "model/text/text_model.h"
 #include "runtime/kl.h"
@@ -25,6 +26,11 @@ config::FlagParser kl_flags() {
   p.add({{"-ctv", "--cache-type-v"}, config::FlagKind::kValue, kv::kCacheTypeHelp, "f16", "TYPE"});
   p.add({{"--base-type-k"}, config::FlagKind::kValue, "K type of the baseline cache", "f16", "TYPE"});
   p.add({{"--base-type-v"}, config::FlagKind::kValue, "V type of the baseline cache", "f16", "TYPE"});
+  p.add({{"--float-activations"},
+         config::FlagKind::kSwitch,
+         "matmuls on float32 activations (dequantized weights) instead of int8-quantized ones: slower, and the "
+         "KL then measures the cache alone (activation rounding amplifies any perturbation on some models)",
+         ""});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
   return p;
 }
@@ -89,8 +95,11 @@ int cmd_kl(const Args& args) {
   if (!tokens.ok()) return fail("kl", tokens.error().message());
   tokens->insert(tokens->begin(), *bos);
   ThreadPool pool(threads.value());
-  std::fprintf(stderr, "kl: %zu tokens, n_ctx=%d, baseline %s, test %s\n", tokens->size(), options->n_ctx,
-               pair_name(options->base).c_str(), pair_name(options->test).c_str());
+  const bool float_act = flags->has("--float-activations");
+  kernels::cpu::set_float_activations(float_act);
+  std::fprintf(stderr, "kl: %zu tokens, n_ctx=%d, baseline %s, test %s, %s activations\n", tokens->size(),
+               options->n_ctx, pair_name(options->base).c_str(), pair_name(options->test).c_str(),
+               float_act ? "float32" : "int8-quantized");
   auto r = runtime::kl_divergence(pool, *model.value(), tokens.value(), *bos, options.value(), [&](int c, double ppl) {
     std::fprintf(stderr, "[%d]%.4f,", c + 1, ppl);
     std::fflush(stderr);

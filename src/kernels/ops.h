@@ -50,6 +50,14 @@ SPECULA_KERNEL_OPS
 
 namespace cpu {
 SPECULA_KERNEL_OPS
+
+// Process-wide measurement mode: when on, matmul multiplies each dequantized weight row with the float32
+// activations (float accumulation in 16 lanes, summed in double) instead of quantizing activations to int8
+// blocks first. Several times slower; it removes activation rounding from quality measurements (specula kl
+// --float-activations), where models with large activation outliers (Gemma) otherwise turn any small
+// perturbation into flipped int8 roundings. Set it before starting work, not while a matmul runs.
+void set_float_activations(bool on);
+bool float_activations();
 }  // namespace cpu
 
 }  // namespace specula::kernels

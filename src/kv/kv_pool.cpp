@@ -69,6 +69,9 @@ Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, co
                                         : static_cast<size_t>(p->n_pages_) * static_cast<size_t>(options.page_tokens);
     s.k.assign(entries * s.k_row, 0);
     s.v.assign(entries * s.v_row, 0);
+    if (centers_keys(options.type_k)) {
+      s.k_center.assign(static_cast<size_t>(options.n_seq) * static_cast<size_t>(s.shape.width()), 0.0f);
+    }
     p->max_window_ = std::max(p->max_window_, s.window);
   }
   p->seqs_.resize(static_cast<size_t>(options.n_seq));
@@ -196,6 +199,11 @@ Status KvPool::copy_prefix(int src, int dst, int n_tokens) {
   d.lo = n_tokens == 0 ? 0 : s.lo;
   const size_t r = static_cast<size_t>(ring_);
   for (Slot& sl : slots_) {
+    if (!sl.k_center.empty()) {
+      const size_t w = static_cast<size_t>(sl.shape.width());
+      std::copy_n(sl.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(src) * w), w,
+                  sl.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(dst) * w));
+    }
     if (sl.window == 0) continue;
     std::memcpy(sl.k.data() + static_cast<size_t>(dst) * r * sl.k_row, sl.k.data() + static_cast<size_t>(src) * r * sl.k_row, r * sl.k_row);
     std::memcpy(sl.v.data() + static_cast<size_t>(dst) * r * sl.v_row, sl.v.data() + static_cast<size_t>(src) * r * sl.v_row, r * sl.v_row);

@@ -12,6 +12,8 @@
 //  - Memory is allocated once at creation from n_ctx and n_seq (every sequence can reach n_ctx), so appends
 //    never allocate; creation fails with a clear message when it exceeds max_bytes.
 //  - truncate is O(1) (pages stay with the sequence and are reused); clear releases them.
+//  - Quantized K types store each key minus the sequence's first key (see centers_keys in kv_type.h); read_k
+//    adds it back, attention needs nothing (softmax shift invariance).
 // Thread-safety: none; the engine's scheduler thread owns the pool. Attention and write use the thread pool
 // internally.
 #pragma once
@@ -93,6 +95,9 @@ class KvPool final : public KvCache {
     KvCodec kc, vc;
     size_t k_row = 0, v_row = 0;  // bytes per entry
     AlignedVector<uint8_t> k, v;
+    // Keys are stored as k - k_center[seq] when the K type centers keys (centers_keys): [n_seq, width]
+    // floats, the key of the sequence's position 0, set when position 0 is written. Empty otherwise.
+    std::vector<float> k_center;
   };
   struct Seq {
     int len = 0;
@@ -106,6 +111,8 @@ class KvPool final : public KvCache {
   size_t entry(int slot, int seq, int pos) const;  // entry index in the slot's arrays
   bool has_sliding() const { return max_window_ > 0; }
   Status check_truncate(int seq, int n_tokens) const;
+  // Keys of the batch minus their sequence's center (recording position 0's key first); returns centered_.
+  const float* center_keys(Slot& s, std::span<const KvRowRef> rows, const float* k);
   int32_t take_page();
   void release_page(int32_t page);
   void make_writable(Seq& s, int first_page, int last_page);
@@ -118,6 +125,7 @@ class KvPool final : public KvCache {
   int ring_ = 0;
   int n_pages_ = 0;
   int max_window_ = 0;
+  std::vector<float> centered_;  // write() scratch
 };
 
 }  // namespace specula::kv

@@ -73,6 +73,7 @@ void KvPool::write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, c
   Slot& s = slots_[static_cast<size_t>(slot)];
   const size_t heads = static_cast<size_t>(s.shape.n_kv_heads);
   const size_t d = static_cast<size_t>(s.shape.head_dim);
+  if (!s.k_center.empty()) k = center_keys(s, rows, k);
   pool.parallel_for(rows.size() * heads, [&](size_t begin, size_t end) {
     for (size_t t = begin; t < end; ++t) {
       const size_t r = t / heads, h = t % heads;
@@ -82,6 +83,19 @@ void KvPool::write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, c
       s.vc.encode(v + src, s.v.data() + e * s.v_row + h * s.vc.head_bytes());
     }
   });
+}
+
+const float* KvPool::center_keys(Slot& s, std::span<const KvRowRef> rows, const float* k) {
+  const size_t w = static_cast<size_t>(s.shape.width());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].pos == 0) std::copy_n(k + r * w, w, s.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(rows[r].seq) * w));
+  }
+  centered_.resize(rows.size() * w);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const float* c = s.k_center.data() + static_cast<size_t>(rows[r].seq) * w;
+    for (size_t i = 0; i < w; ++i) centered_[r * w + i] = k[r * w + i] - c[i];
+  }
+  return centered_.data();
 }
 
 void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const AttnQuery> rows, const float* q,
@@ -116,6 +130,11 @@ void KvPool::read_k(int slot, int seq, int pos, float* out) const {
   for (int h = 0; h < s.shape.n_kv_heads; ++h) {
     s.kc.decode_original(s.k.data() + e * s.k_row + static_cast<size_t>(h) * s.kc.head_bytes(),
                          out + static_cast<size_t>(h) * static_cast<size_t>(s.shape.head_dim));
+  }
+  if (!s.k_center.empty()) {
+    const size_t w = static_cast<size_t>(s.shape.width());
+    const float* c = s.k_center.data() + static_cast<size_t>(seq) * w;
+    for (size_t i = 0; i < w; ++i) out[i] += c[i];
   }
 }
 

@@ -1,5 +1,7 @@
 // kernels::cpu matmul and get_rows: activation quantization, work split over the pool, tile loops.
 #include <algorithm>
+#include <atomic>
+#include <vector>
 #include <cstring>
 
 #include "base/aligned.h"
@@ -38,7 +40,37 @@ void quantize_activations(const KernelTable& k, ThreadPool& pool, ActKind kind, 
   }
 }
 
+std::atomic<bool> g_float_activations{false};
+
+// y[t, r] = dequantized row r · x[t] in float32 (see set_float_activations). Each thread owns a row range.
+void matmul_float_activations(ThreadPool& pool, const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
+  constexpr int64_t kLanes = 16;
+  pool.run([&](int ti, int nt) {
+    const int64_t r_begin = w.rows * ti / nt;
+    const int64_t r_end = w.rows * (ti + 1) / nt;
+    std::vector<float> row(static_cast<size_t>(w.cols));
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      dequantize_row_any(w.type, w.row(r), w.cols, row.data());
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const float* xt = x + t * w.cols;
+        float acc[kLanes] = {};
+        int64_t c = 0;
+        for (; c + kLanes <= w.cols; c += kLanes) {
+          for (int64_t j = 0; j < kLanes; ++j) acc[j] += row[static_cast<size_t>(c + j)] * xt[c + j];
+        }
+        double sum = 0.0;
+        for (; c < w.cols; ++c) sum += static_cast<double>(row[static_cast<size_t>(c)]) * static_cast<double>(xt[c]);
+        for (const float a : acc) sum += static_cast<double>(a);
+        y[t * w.rows + r] = static_cast<float>(sum);
+      }
+    }
+  });
+}
+
 }  // namespace
+
+void set_float_activations(bool on) { g_float_activations.store(on); }
+bool float_activations() { return g_float_activations.load(); }
 
 void matmul_with(const KernelTable& k, ThreadPool& pool, const MatrixView& w, const float* x, int64_t n_tokens,
                  float* y) {
@@ -52,6 +84,10 @@ void matmul_with(const KernelTable& k, ThreadPool& pool, const MatrixView& w, co
   const int64_t block = format::ggml_traits(w.type).block_size;
   SPECULA_CHECK(w.cols % block == 0, "matmul: {} columns are not a multiple of the {} block size {}", w.cols,
                 format::ggml_type_name(w.type), block);
+  if (float_activations()) {
+    matmul_float_activations(pool, w, x, n_tokens, y);
+    return;
+  }
   const ActKind kind = kt.act[id];
   const TileFn tile = kt.tile[id];
 

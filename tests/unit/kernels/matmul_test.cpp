@@ -176,5 +176,37 @@ TEST(Matmul, PublicOpUsesBestTier) {
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
 }
 
+// The float-activation measurement mode (set_float_activations) multiplies the dequantized weights with the
+// activations as given: it must equal ref::matmul on the raw activations within float32 rounding, where the
+// int8 path is off by its activation quantization (which is what the mode exists to remove).
+TEST(Matmul, FloatActivationModeMatchesReferenceOnRawActivations) {
+  std::mt19937 rng(11);
+  ThreadPool pool(2);
+  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kF16}) {
+    SCOPED_TRACE(format::ggml_type_name(type));
+    const int64_t rows = 9, cols = 512, n_tok = 5;
+    const OwnedMatrix w = test::random_matrix(rng, type, rows, cols, false);
+    std::vector<float> x = test::random_floats(rng, static_cast<size_t>(n_tok * cols));
+    x[3] = 300.0f;  // an activation outlier: int8 blocks lose the small values next to it
+    std::vector<float> y_ref(static_cast<size_t>(n_tok * rows)), y(y_ref.size()), y_int8(y_ref.size());
+    ref::matmul(pool, w.view, x.data(), n_tok, y_ref.data());
+    cpu::matmul(pool, w.view, x.data(), n_tok, y_int8.data());
+    cpu::set_float_activations(true);
+    ASSERT_TRUE(cpu::float_activations());
+    cpu::matmul(pool, w.view, x.data(), n_tok, y.data());
+    cpu::set_float_activations(false);
+    double err = 0.0, err_int8 = 0.0, scale = 0.0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      err = std::max(err, std::fabs(double{y[i]} - double{y_ref[i]}));
+      err_int8 = std::max(err_int8, std::fabs(double{y_int8[i]} - double{y_ref[i]}));
+      scale = std::max(scale, std::fabs(double{y_ref[i]}));
+    }
+    EXPECT_LT(err, 1e-5 * scale);
+    if (type != GgmlType::kF16) {
+      EXPECT_GT(err_int8, 100.0 * err);  // the int8 path really differs here
+    }
+  }
+}
+
 }  // namespace
 }  // namespace specula::kernels

@@ -1,0 +1,153 @@
+// KvPool key centering (centers_keys in kv_type.h): quantized K types store k - k_0 (the sequence's first
+// key). Attention must equal exact attention better than an uncentered encoding of the same keys does when the
+// keys share a large common component, read_k must give back the original keys, and the center must follow
+// the sequence through copy_prefix and a truncation to 0.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kv/attention.h"
+#include "kv/kv_pool.h"
+#include "kv/simple_kv_cache.h"
+
+namespace specula::kv {
+namespace {
+
+constexpr int kDim = 128;
+constexpr int kHeads = 2;  // query heads, sharing the one kv head
+
+// Keys: a common vector of norm ~90 plus unit noise (the structure Gemma-family keys have after k_norm).
+struct Data {
+  std::vector<float> k, v, q;
+};
+
+Data make_data(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> common(kDim);
+  for (float& c : common) c = 8.0f * g(rng);
+  Data d;
+  for (int t = 0; t < n; ++t) {
+    for (int i = 0; i < kDim; ++i) d.k.push_back(common[static_cast<size_t>(i)] + g(rng));
+    for (int i = 0; i < kDim; ++i) d.v.push_back(g(rng));
+  }
+  for (int i = 0; i < kHeads * kDim; ++i) d.q.push_back(g(rng));
+  return d;
+}
+
+std::unique_ptr<KvPool> pool_with(KvType k, int n_seq, int n_ctx) {
+  KvPoolOptions o;
+  o.type_k = k;
+  o.type_v = KvType::kF32;
+  o.n_ctx = n_ctx;
+  o.n_seq = n_seq;
+  o.max_batch = n_ctx;
+  o.page_tokens = 16;
+  return KvPool::create({{0, 1, kDim, 0}}, o).value();
+}
+
+void append(ThreadPool& tp, KvCache& c, int seq, int first, int n, const Data& d) {
+  std::vector<KvRowRef> rows;
+  for (int i = 0; i < n; ++i) rows.push_back({seq, first + i});
+  ASSERT_TRUE(c.begin_batch(rows).ok());
+  c.write(tp, 0, rows, d.k.data() + static_cast<size_t>(first) * kDim, d.v.data() + static_cast<size_t>(first) * kDim);
+}
+
+std::vector<float> attend(ThreadPool& tp, const KvCache& c, int seq, int last, const Data& d) {
+  std::vector<float> out(kHeads * kDim);
+  const std::vector<AttnQuery> rows = {{seq, 0, last}};
+  c.attention(tp, 0, kHeads, rows, d.q.data(), 0.05f, out.data());
+  return out;
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double{a[i]} - double{b[i]}));
+  return m;
+}
+
+// The same keys encoded without centering, attended by the scalar oracle.
+std::vector<float> uncentered(KvType type, int n, const Data& d) {
+  const KvCodec kc = KvCodec::create(type, kDim, layer_rotation_seed(kDefaultRotationSeed, 0), "K").value();
+  const KvCodec vc = KvCodec::create(KvType::kF32, kDim, 0, "V").value();
+  std::vector<uint8_t> kb(static_cast<size_t>(n) * kc.head_bytes()), vb(static_cast<size_t>(n) * vc.head_bytes());
+  for (int t = 0; t < n; ++t) {
+    kc.encode(d.k.data() + static_cast<size_t>(t) * kDim, kb.data() + static_cast<size_t>(t) * kc.head_bytes());
+    vc.encode(d.v.data() + static_cast<size_t>(t) * kDim, vb.data() + static_cast<size_t>(t) * vc.head_bytes());
+  }
+  const std::vector<KvRun> runs = {{kb.data(), vb.data(), n}};
+  const std::vector<uint32_t> begin = {0, 1};
+  const PackedSlot slot{&kc, &vc, 1, kc.head_bytes(), vc.head_bytes()};
+  std::vector<float> q = d.q, out(kHeads * kDim);
+  for (int h = 0; h < kHeads; ++h) kc.to_storage(q.data() + h * kDim);
+  ref::packed_attention(slot, kHeads, PackedRows{runs, begin}, q.data(), 0.05f, out.data());
+  return out;
+}
+
+TEST(KvCenter, WhichTypesCenter) {
+  for (KvType t : {KvType::kQ8_0, KvType::kQ4_0, KvType::kTurbo2, KvType::kTurbo3, KvType::kTurbo4}) {
+    EXPECT_TRUE(centers_keys(t)) << kv_type_name(t);
+  }
+  for (KvType t : {KvType::kF32, KvType::kF16, KvType::kBF16}) EXPECT_FALSE(centers_keys(t)) << kv_type_name(t);
+}
+
+TEST(KvCenter, CenteredAttentionBeatsUncenteredOnKeysWithACommonPart) {
+  ThreadPool tp(2);
+  constexpr int n = 40;
+  const Data d = make_data(n, 3);
+  auto exact = SimpleKvCache::create({{1, kDim}}, 1, n, size_t{1} << 30).value();
+  append(tp, exact, 0, 0, n, d);
+  const std::vector<float> want = attend(tp, exact, 0, n - 1, d);
+  for (KvType t : {KvType::kTurbo4, KvType::kTurbo3, KvType::kQ4_0}) {
+    auto p = pool_with(t, 1, n);
+    append(tp, *p, 0, 0, n, d);
+    const double centered = max_diff(attend(tp, *p, 0, n - 1, d), want);
+    const double plain = max_diff(uncentered(t, n, d), want);
+    EXPECT_LT(centered * 2.5, plain) << kv_type_name(t) << ": centered " << centered << ", uncentered " << plain;
+  }
+}
+
+TEST(KvCenter, ReadKReturnsTheOriginalKeys) {
+  ThreadPool tp(1);
+  constexpr int n = 12;
+  const Data d = make_data(n, 5);
+  auto p = pool_with(KvType::kTurbo4, 1, n);
+  append(tp, *p, 0, 0, 5, d);
+  append(tp, *p, 0, 5, n - 5, d);  // a second batch uses the center recorded by the first
+  std::vector<float> k(kDim);
+  for (int t = 0; t < n; ++t) {
+    p->read_k(0, 0, t, k.data());
+    double err = 0.0, spread = 0.0;
+    for (int i = 0; i < kDim; ++i) {
+      const size_t j = static_cast<size_t>(t) * kDim + static_cast<size_t>(i);
+      err += std::pow(double{k[static_cast<size_t>(i)]} - double{d.k[j]}, 2);
+      spread += std::pow(double{d.k[j]} - double{d.k[static_cast<size_t>(i)]}, 2);
+    }
+    // 4-bit codec error is ~10% of the stored vector's norm, and the stored vector is k - k_0.
+    EXPECT_LE(std::sqrt(err), 0.15 * std::sqrt(spread) + 1e-6) << "position " << t;
+  }
+}
+
+TEST(KvCenter, CenterFollowsCopyPrefixAndRestarts) {
+  ThreadPool tp(1);
+  constexpr int n = 20;
+  const Data a = make_data(n, 7), b = make_data(n, 8);
+  auto p = pool_with(KvType::kTurbo4, 2, n);
+  append(tp, *p, 0, 0, n, a);
+  ASSERT_TRUE(p->copy_prefix(0, 1, n).ok());
+  EXPECT_EQ(max_diff(attend(tp, *p, 1, n - 1, a), attend(tp, *p, 0, n - 1, a)), 0.0);
+  // Restart sequence 0 with other keys: the center becomes b's first key, as in a fresh pool.
+  ASSERT_TRUE(p->truncate(0, 0).ok());
+  append(tp, *p, 0, 0, n, b);
+  auto fresh = pool_with(KvType::kTurbo4, 1, n);
+  append(tp, *fresh, 0, 0, n, b);
+  EXPECT_EQ(max_diff(attend(tp, *p, 0, n - 1, b), attend(tp, *fresh, 0, n - 1, b)), 0.0);
+  std::vector<float> k0(kDim);
+  p->read_k(0, 0, 0, k0.data());
+  for (int i = 0; i < kDim; ++i) EXPECT_EQ(k0[static_cast<size_t>(i)], b.k[static_cast<size_t>(i)]);  // stored as 0 + k_0
+}
+
+}  // namespace
+}  // namespace specula::kv
