@@ -26,6 +26,11 @@ config::FlagParser kl_flags() {
   p.add({{"-ctv", "--cache-type-v"}, config::FlagKind::kValue, kv::kCacheTypeHelp, "f16", "TYPE"});
   p.add({{"--base-type-k"}, config::FlagKind::kValue, "K type of the baseline cache", "f16", "TYPE"});
   p.add({{"--base-type-v"}, config::FlagKind::kValue, "V type of the baseline cache", "f16", "TYPE"});
+  p.add({{"--kv-recent"},
+         config::FlagKind::kValue,
+         "positions below each query read from f16 copies when a cache type is block-quantized (0 = off)",
+         std::to_string(kv::kDefaultRecentWindow),
+         "N"});
   p.add({{"--float-activations"},
          config::FlagKind::kSwitch,
          "matmuls on float32 activations (dequantized weights) instead of int8-quantized ones: slower, and the "
@@ -43,6 +48,8 @@ Result<runtime::KlOptions> kl_options(const config::FlagValues& f) {
   o.n_ctx = static_cast<int>(ctx.value_or(512));
   o.max_chunks = static_cast<int>(chunks.value_or(-1));
   o.ubatch = static_cast<int>(ub.value_or(512));
+  SPECULA_TRY(const auto recent, f.get_int("--kv-recent", 0, 1 << 20));
+  o.recent = static_cast<int>(recent.value_or(kv::kDefaultRecentWindow));
   SPECULA_TRY(o.test, kv::parse_cache_types(f.get("--cache-type-k").value_or("f16"), f.get("--cache-type-v").value_or("f16")));
   auto base = kv::parse_cache_types(f.get("--base-type-k").value_or("f16"), f.get("--base-type-v").value_or("f16"));
   if (!base.ok()) return make_error(ErrorCode::kInvalidArgument, "--base-type-k/v: {}", base.error().message());

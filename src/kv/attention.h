@@ -15,10 +15,12 @@
 namespace specula::kv {
 
 // n consecutive cache entries (positions in order): entry i's K at k + i * k_stride, V at v + i * v_stride.
+// A recent run holds entries of the recent window instead (PackedSlot::k_recent / v_recent, recent_stride).
 struct KvRun {
   const uint8_t* k = nullptr;
   const uint8_t* v = nullptr;
   int n = 0;
+  bool recent = false;
 };
 
 // How one slot's entries are encoded. An entry holds n_kv_heads head vectors back to back.
@@ -28,6 +30,12 @@ struct PackedSlot {
   int n_kv_heads = 0;
   size_t k_stride = 0;  // bytes per entry: n_kv_heads * k_codec->head_bytes()
   size_t v_stride = 0;
+  // The recent window (KvPool): f16 copies of K and V already in k_codec's / v_codec's storage domain (rotated
+  // for turbo, centered when the K type centers keys), so scores and the V sum mix them with the packed
+  // entries without any other change. Only needed when a run is recent.
+  const KvCodec* k_recent = nullptr;
+  const KvCodec* v_recent = nullptr;
+  size_t recent_stride = 0;  // bytes per entry, K or V: n_kv_heads * k_recent->head_bytes()
 };
 
 // The visible entries of every query row: row r's runs are runs[run_begin[r] .. run_begin[r + 1]).

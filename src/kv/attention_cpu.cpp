@@ -49,8 +49,8 @@ class Kernel {
     s.scores.resize(g * kChunk);
     // q_ is already in K's storage domain; the group's heads are contiguous.
     const float* qg = q_ + (t.row * static_cast<size_t>(n_heads_) + static_cast<size_t>(t.kv_head) * g) * d;
-    const int n = visit(t, [&](const uint8_t* k, const uint8_t*, int e) {
-      const float* kv = key(k, t.kv_head, s.kbuf.data());
+    const int n = visit(t, [&](const uint8_t* k, const uint8_t*, int e, bool recent) {
+      const float* kv = key(k, t.kv_head, s.kbuf.data(), recent);
       for (size_t hh = 0; hh < g; ++hh) s.scores[hh * kChunk + static_cast<size_t>(e)] = simd_.dot(qg + hh * d, kv, d_) * scale_;
     });
     for (size_t hh = 0; hh < g; ++hh) {
@@ -60,9 +60,8 @@ class Kernel {
       p.sum[hh] = simd_.exp_sum(sc, n, m);
     }
     std::fill(p.acc, p.acc + g * d, 0.0f);
-    visit(t, [&](const uint8_t*, const uint8_t* v, int e) {
-      const uint8_t* vh = v + static_cast<size_t>(t.kv_head) * slot_.v_codec->head_bytes();
-      const float* vv = vh_as_float(vh, s.vbuf.data());
+    visit(t, [&](const uint8_t*, const uint8_t* v, int e, bool recent) {
+      const float* vv = value(v, t.kv_head, s.vbuf.data(), recent);
       for (size_t hh = 0; hh < g; ++hh) simd_.axpy(s.scores[hh * kChunk + static_cast<size_t>(e)], vv, p.acc + hh * d, d_);
     });
   }
@@ -91,20 +90,23 @@ class Kernel {
  private:
   Partial part(std::span<float> partials, size_t task) const { return partial(partials.data() + task * partial_floats()); }
 
-  const float* key(const uint8_t* entry, int kv_head, float* buf) const {
-    const uint8_t* kh = entry + static_cast<size_t>(kv_head) * slot_.k_codec->head_bytes();
-    if (slot_.k_codec->type() == KvType::kF32) return reinterpret_cast<const float*>(kh);
-    simd_.decode(*slot_.k_codec, kh, buf);
+  const float* key(const uint8_t* entry, int kv_head, float* buf, bool recent) const {
+    return head(recent ? *slot_.k_recent : *slot_.k_codec, entry, kv_head, buf);
+  }
+
+  const float* value(const uint8_t* entry, int kv_head, float* buf, bool recent) const {
+    return head(recent ? *slot_.v_recent : *slot_.v_codec, entry, kv_head, buf);
+  }
+
+  // One head vector of an entry in the codec's storage domain (f32 entries are read in place).
+  const float* head(const KvCodec& codec, const uint8_t* entry, int kv_head, float* buf) const {
+    const uint8_t* h = entry + static_cast<size_t>(kv_head) * codec.head_bytes();
+    if (codec.type() == KvType::kF32) return reinterpret_cast<const float*>(h);
+    simd_.decode(codec, h, buf);
     return buf;
   }
 
-  const float* vh_as_float(const uint8_t* vh, float* buf) const {
-    if (slot_.v_codec->type() == KvType::kF32) return reinterpret_cast<const float*>(vh);
-    simd_.decode(*slot_.v_codec, vh, buf);
-    return buf;
-  }
-
-  // Calls fn(k_entry, v_entry, index in chunk) for the entries of the task's chunk; returns their count.
+  // Calls fn(k_entry, v_entry, index in chunk, recent) for the entries of the task's chunk; returns their count.
   template <typename Fn>
   int visit(const Task& t, Fn&& fn) const {
     int skip = t.chunk * kChunk;
@@ -115,8 +117,10 @@ class Kernel {
         skip -= run.n;
         continue;
       }
+      const size_t ks = run.recent ? slot_.recent_stride : slot_.k_stride;
+      const size_t vs = run.recent ? slot_.recent_stride : slot_.v_stride;
       for (int j = skip; j < run.n && e < kChunk; ++j, ++e) {
-        fn(run.k + static_cast<size_t>(j) * slot_.k_stride, run.v + static_cast<size_t>(j) * slot_.v_stride, e);
+        fn(run.k + static_cast<size_t>(j) * ks, run.v + static_cast<size_t>(j) * vs, e, run.recent);
       }
       skip = 0;
     }

@@ -25,8 +25,10 @@ void packed_attention(const PackedSlot& slot, int n_heads, const PackedRows& row
       scores.clear();
       for (uint32_t i = rows.run_begin[r]; i < rows.run_begin[r + 1]; ++i) {
         const KvRun& run = rows.runs[i];
+        const KvCodec& rkc = run.recent ? *slot.k_recent : kc;
+        const size_t stride = run.recent ? slot.recent_stride : slot.k_stride;
         for (int e = 0; e < run.n; ++e) {
-          kc.decode(run.k + static_cast<size_t>(e) * slot.k_stride + kh * kc.head_bytes(), kbuf.data());
+          rkc.decode(run.k + static_cast<size_t>(e) * stride + kh * rkc.head_bytes(), kbuf.data());
           double s = 0;
           for (int j = 0; j < d; ++j) s += static_cast<double>(qr[static_cast<size_t>(j)]) * static_cast<double>(kbuf[static_cast<size_t>(j)]);
           scores.push_back(s * static_cast<double>(scale));
@@ -40,8 +42,10 @@ void packed_attention(const PackedSlot& slot, int n_heads, const PackedRows& row
       size_t t = 0;
       for (uint32_t i = rows.run_begin[r]; i < rows.run_begin[r + 1]; ++i) {
         const KvRun& run = rows.runs[i];
+        const KvCodec& rvc = run.recent ? *slot.v_recent : vc;
+        const size_t stride = run.recent ? slot.recent_stride : slot.v_stride;
         for (int e = 0; e < run.n; ++e, ++t) {
-          vc.decode(run.v + static_cast<size_t>(e) * slot.v_stride + kh * vc.head_bytes(), vbuf.data());
+          rvc.decode(run.v + static_cast<size_t>(e) * stride + kh * rvc.head_bytes(), vbuf.data());
           const double p = scores[t] / sum;
           for (int j = 0; j < d; ++j) acc[static_cast<size_t>(j)] += p * static_cast<double>(vbuf[static_cast<size_t>(j)]);
         }

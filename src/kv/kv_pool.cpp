@@ -8,12 +8,21 @@
 #include "kv/attention.h"
 
 namespace specula::kv {
+namespace {
+
+// Bytes of one recent-window entry of one side (K or V): f16 values of every KV head.
+size_t recent_row_bytes(const KvSlotShape& shape) { return static_cast<size_t>(shape.width()) * 2; }
+
+}  // namespace
 
 Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, int& ring,
-                        int& n_pages) {
+                        int& n_pages, int& recent_ring) {
   if (o.n_seq < 1 || o.n_ctx < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache needs n_seq >= 1 and n_ctx >= 1");
   if (o.max_batch < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache max batch must be >= 1");
   if (o.page_tokens < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache page size must be >= 1");
+  if (o.recent < 0) return make_error(ErrorCode::kInvalidArgument, "KV cache recent window must be >= 0");
+  const bool recent = o.recent > 0 && (is_block_quantized(o.type_k) || is_block_quantized(o.type_v));
+  recent_ring = recent ? static_cast<int>(std::min<int64_t>(o.n_ctx, int64_t{o.recent} + o.max_batch)) : 0;
   int max_window = 0;
   out.clear();
   for (const KvPoolSlot& s : slots) {
@@ -28,6 +37,10 @@ Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, 
     const uint64_t seed = layer_rotation_seed(o.seed, s.layer);
     SPECULA_TRY(slot.kc, KvCodec::create(o.type_k, s.head_dim, seed, fmt::format("layer {} K", s.layer)));
     SPECULA_TRY(slot.vc, KvCodec::create(o.type_v, s.head_dim, seed, fmt::format("layer {} V", s.layer)));
+    if (recent) {
+      SPECULA_TRY(slot.kr, KvCodec::create(KvType::kF16, s.head_dim, seed, fmt::format("layer {} K", s.layer)));
+      SPECULA_TRY(slot.vr, KvCodec::create(KvType::kF16, s.head_dim, seed, fmt::format("layer {} V", s.layer)));
+    }
     slot.k_row = static_cast<size_t>(s.n_kv_heads) * slot.kc.head_bytes();
     slot.v_row = static_cast<size_t>(s.n_kv_heads) * slot.vc.head_bytes();
     max_window = std::max(max_window, s.window);
@@ -41,13 +54,14 @@ Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, 
 Result<size_t> KvPool::required_bytes(const std::vector<KvPoolSlot>& slots, const KvPoolOptions& options) {
   std::vector<KvPoolSlot> copy = slots;
   std::vector<Slot> out;
-  int ring = 0, n_pages = 0;
-  SPECULA_RETURN_IF_ERROR(validate(copy, options, out, ring, n_pages));
+  int ring = 0, n_pages = 0, recent_ring = 0;
+  SPECULA_RETURN_IF_ERROR(validate(copy, options, out, ring, n_pages, recent_ring));
   size_t total = 0;
   for (const Slot& s : out) {
     const size_t entries = s.window > 0 ? static_cast<size_t>(options.n_seq) * static_cast<size_t>(ring)
                                         : static_cast<size_t>(n_pages) * static_cast<size_t>(options.page_tokens);
     total += entries * (s.k_row + s.v_row);
+    total += static_cast<size_t>(options.n_seq) * static_cast<size_t>(recent_ring) * 2 * recent_row_bytes(s.shape);
   }
   return total;
 }
@@ -63,12 +77,15 @@ Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, co
   }
   std::unique_ptr<KvPool> p(new KvPool());
   p->options_ = options;
-  SPECULA_RETURN_IF_ERROR(validate(slots, options, p->slots_, p->ring_, p->n_pages_));
+  SPECULA_RETURN_IF_ERROR(validate(slots, options, p->slots_, p->ring_, p->n_pages_, p->recent_ring_));
   for (Slot& s : p->slots_) {
     const size_t entries = s.window > 0 ? static_cast<size_t>(options.n_seq) * static_cast<size_t>(p->ring_)
                                         : static_cast<size_t>(p->n_pages_) * static_cast<size_t>(options.page_tokens);
     s.k.assign(entries * s.k_row, 0);
     s.v.assign(entries * s.v_row, 0);
+    const size_t recent_bytes = static_cast<size_t>(options.n_seq) * static_cast<size_t>(p->recent_ring_) * recent_row_bytes(s.shape);
+    s.rk.assign(recent_bytes, 0);
+    s.rv.assign(recent_bytes, 0);
     if (centers_keys(options.type_k)) {
       s.k_center.assign(static_cast<size_t>(options.n_seq) * static_cast<size_t>(s.shape.width()), 0.0f);
     }
@@ -82,7 +99,7 @@ Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, co
 
 size_t KvPool::bytes() const {
   size_t total = 0;
-  for (const Slot& s : slots_) total += s.k.size() + s.v.size();
+  for (const Slot& s : slots_) total += s.k.size() + s.v.size() + s.rk.size() + s.rv.size();
   return total;
 }
 
@@ -98,10 +115,13 @@ std::string KvPool::describe() const {
     n_sliding += slots_[i].window > 0;
     per_token += bytes_per_token(static_cast<int>(i));
   }
+  const std::string recent =
+      recent_ring_ > 0 ? fmt::format("; recent window {} positions at f16 (ring of {} per sequence)", options_.recent, recent_ring_)
+                       : std::string();
   return fmt::format("KV cache: K {}, V {}; {} layers ({} sliding: ring of {} entries per sequence; {} full: {} pages "
-                     "of {} tokens); {} B per token over all layers; {:.2f} MiB",
+                     "of {} tokens); {} B per token over all layers{}; {:.2f} MiB",
                      kv_type_name(options_.type_k), kv_type_name(options_.type_v), slots_.size(), n_sliding, ring_,
-                     slots_.size() - static_cast<size_t>(n_sliding), n_pages_, options_.page_tokens, per_token,
+                     slots_.size() - static_cast<size_t>(n_sliding), n_pages_, options_.page_tokens, per_token, recent,
                      static_cast<double>(bytes()) / (1 << 20));
 }
 
@@ -172,6 +192,7 @@ Status KvPool::truncate(int seq, int n_tokens) {
   Seq& s = seqs_[static_cast<size_t>(seq)];
   s.len = n_tokens;
   if (n_tokens == 0) s.lo = 0;
+  s.rlo = std::min(s.rlo, n_tokens);
   return ok_status();
 }
 
@@ -197,8 +218,14 @@ Status KvPool::copy_prefix(int src, int dst, int n_tokens) {
   }
   d.len = n_tokens;
   d.lo = n_tokens == 0 ? 0 : s.lo;
+  d.rlo = std::min(s.rlo, n_tokens);
   const size_t r = static_cast<size_t>(ring_);
   for (Slot& sl : slots_) {
+    if (!sl.rk.empty()) {
+      const size_t n = static_cast<size_t>(recent_ring_) * recent_row_bytes(sl.shape);
+      std::memcpy(sl.rk.data() + static_cast<size_t>(dst) * n, sl.rk.data() + static_cast<size_t>(src) * n, n);
+      std::memcpy(sl.rv.data() + static_cast<size_t>(dst) * n, sl.rv.data() + static_cast<size_t>(src) * n, n);
+    }
     if (!sl.k_center.empty()) {
       const size_t w = static_cast<size_t>(sl.shape.width());
       std::copy_n(sl.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(src) * w), w,

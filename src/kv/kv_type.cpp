@@ -52,7 +52,9 @@ Result<KvType> parse_kv_type(std::string_view name) {
 
 bool is_turbo(KvType type) { return turbo_bits(type) != 0; }
 
-bool centers_keys(KvType type) { return type != KvType::kF32 && type != KvType::kF16 && type != KvType::kBF16; }
+bool is_block_quantized(KvType type) { return type != KvType::kF32 && type != KvType::kF16 && type != KvType::kBF16; }
+
+bool centers_keys(KvType type) { return is_block_quantized(type); }
 
 int turbo_bits(KvType type) {
   switch (type) {

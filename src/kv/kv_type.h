@@ -22,6 +22,8 @@ Result<KvType> parse_kv_type(std::string_view name);
 std::string kv_type_list();  // "f32, f16, bf16, q8_0, q4_0, turbo2, turbo3, turbo4"
 
 bool is_turbo(KvType type);
+// q8_0, q4_0 and the turbo types (not the float types).
+bool is_block_quantized(KvType type);
 // Whether the K side of this type stores keys relative to the sequence's first key (k - k_0). Scores shift by
 // the same q·k_0 for every entry of a sequence, which softmax cancels exactly, so attention is unchanged in
 // exact arithmetic; the quantizer then spends its bits on what distinguishes keys instead of the component

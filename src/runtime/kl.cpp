@@ -72,6 +72,7 @@ Result<std::unique_ptr<kv::KvCache>> make_cache(const model::TextModel& model, k
   kv_options.type_v = types.v;
   kv_options.n_ctx = o.n_ctx;
   kv_options.max_batch = o.ubatch;
+  kv_options.recent = o.recent;
   return model.make_kv_cache(kv_options);
 }
 

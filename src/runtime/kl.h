@@ -19,6 +19,7 @@ struct KlOptions {
   int n_ctx = 512;
   int ubatch = 512;
   int max_chunks = -1;  // -1: all chunks the text holds
+  int recent = kv::kDefaultRecentWindow;  // the test cache's recent window (block-quantized types)
   kv::CacheTypes base{kv::KvType::kF16, kv::KvType::kF16};
   kv::CacheTypes test{kv::KvType::kF16, kv::KvType::kF16};
 };

@@ -4,6 +4,7 @@
 // the sequence through copy_prefix and a truncation to 0.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -37,8 +38,9 @@ Data make_data(int n, uint32_t seed) {
   return d;
 }
 
-std::unique_ptr<KvPool> pool_with(KvType k, int n_seq, int n_ctx) {
+std::unique_ptr<KvPool> pool_with(KvType k, int n_seq, int n_ctx, int recent = 0) {
   KvPoolOptions o;
+  o.recent = recent;  // 0: every entry is read from the packed (centered) storage
   o.type_k = k;
   o.type_v = KvType::kF32;
   o.n_ctx = n_ctx;
@@ -80,9 +82,8 @@ std::vector<float> uncentered(KvType type, int n, const Data& d) {
   const std::vector<KvRun> runs = {{kb.data(), vb.data(), n}};
   const std::vector<uint32_t> begin = {0, 1};
   const PackedSlot slot{&kc, &vc, 1, kc.head_bytes(), vc.head_bytes()};
-  std::vector<float> q = d.q, out(kHeads * kDim);
-  for (int h = 0; h < kHeads; ++h) kc.to_storage(q.data() + h * kDim);
-  ref::packed_attention(slot, kHeads, PackedRows{runs, begin}, q.data(), 0.05f, out.data());
+  std::vector<float> out(kHeads * kDim);  // the oracle rotates the queries itself
+  ref::packed_attention(slot, kHeads, PackedRows{runs, begin}, d.q.data(), 0.05f, out.data());
   return out;
 }
 
@@ -147,6 +148,105 @@ TEST(KvCenter, CenterFollowsCopyPrefixAndRestarts) {
   std::vector<float> k0(kDim);
   p->read_k(0, 0, 0, k0.data());
   for (int i = 0; i < kDim; ++i) EXPECT_EQ(k0[static_cast<size_t>(i)], b.k[static_cast<size_t>(i)]);  // stored as 0 + k_0
+}
+
+// The recent window: a query at p reads positions (p - R, p] from f16 copies of the centered, rotated
+// vectors and older ones from the packed entries. Expected values built independently with the codecs and
+// the scalar oracle.
+TEST(KvRecent, QueriesReadTheWindowFromF16CopiesAndTheRestPacked) {
+  ThreadPool tp(2);
+  constexpr int n = 50, R = 16;
+  const Data d = make_data(n, 9);
+  auto p = pool_with(KvType::kTurbo4, 1, n, R);
+  append(tp, *p, 0, 0, 20, d);
+  append(tp, *p, 0, 20, n - 20, d);
+  const KvCodec kc = KvCodec::create(KvType::kTurbo4, kDim, layer_rotation_seed(kDefaultRotationSeed, 0), "K").value();
+  const KvCodec vc = KvCodec::create(KvType::kF32, kDim, 0, "V").value();
+  const KvCodec h16 = KvCodec::create(KvType::kF16, kDim, 0, "R").value();
+  for (int last : {5, 15, 16, 30, n - 1}) {
+    SCOPED_TRACE(last);
+    const int split = std::max(0, last - R + 1);
+    std::vector<uint8_t> kb, vb, rk, rv;
+    std::vector<float> x(kDim);
+    for (int t = 0; t <= last; ++t) {
+      for (int i = 0; i < kDim; ++i) x[static_cast<size_t>(i)] = d.k[static_cast<size_t>(t * kDim + i)] - d.k[static_cast<size_t>(i)];
+      const float* v = d.v.data() + static_cast<size_t>(t) * kDim;
+      if (t < split) {
+        kb.resize(kb.size() + kc.head_bytes());
+        kc.encode(x.data(), kb.data() + kb.size() - kc.head_bytes());
+        vb.resize(vb.size() + vc.head_bytes());
+        vc.encode(v, vb.data() + vb.size() - vc.head_bytes());
+      } else {
+        kc.to_storage(x.data());
+        rk.resize(rk.size() + h16.head_bytes());
+        h16.encode(x.data(), rk.data() + rk.size() - h16.head_bytes());
+        rv.resize(rv.size() + h16.head_bytes());
+        h16.encode(v, rv.data() + rv.size() - h16.head_bytes());
+      }
+    }
+    std::vector<KvRun> runs;
+    if (split > 0) runs.push_back({kb.data(), vb.data(), split, false});
+    runs.push_back({rk.data(), rv.data(), last - split + 1, true});
+    const std::vector<uint32_t> begin = {0, static_cast<uint32_t>(runs.size())};
+    PackedSlot slot{&kc, &vc, 1, kc.head_bytes(), vc.head_bytes()};
+    slot.k_recent = &h16;
+    slot.v_recent = &h16;
+    slot.recent_stride = h16.head_bytes();
+    std::vector<float> want(kHeads * kDim);
+    ref::packed_attention(slot, kHeads, PackedRows{runs, begin}, d.q.data(), 0.05f, want.data());
+    EXPECT_LT(max_diff(attend(tp, *p, 0, last, d), want), 2e-5);
+  }
+}
+
+// The window lowers the error against exact attention (what it is for), and token-by-token appends give
+// bitwise the results of one batch (the split depends only on the query's position).
+TEST(KvRecent, BeatsNoWindowAndIsChunkInvariant) {
+  ThreadPool tp(2);
+  constexpr int n = 64;
+  const Data d = make_data(n, 10);
+  auto exact = SimpleKvCache::create({{1, kDim}}, 1, n, size_t{1} << 30).value();
+  append(tp, exact, 0, 0, n, d);
+  auto with = pool_with(KvType::kTurbo3, 1, n, 24), without = pool_with(KvType::kTurbo3, 1, n, 0);
+  auto steps = pool_with(KvType::kTurbo3, 1, n, 24);
+  append(tp, *with, 0, 0, n, d);
+  append(tp, *without, 0, 0, n, d);
+  for (int t = 0; t < n; ++t) append(tp, *steps, 0, t, 1, d);
+  for (int last : {10, 40, n - 1}) {
+    const std::vector<float> want = attend(tp, exact, 0, last, d);
+    // All inside the window (last 10): f16 precision, far better than 3 bits; otherwise better by its share.
+    const double factor = last < 24 ? 10.0 : 1.0;
+    EXPECT_LT(max_diff(attend(tp, *with, 0, last, d), want) * factor, max_diff(attend(tp, *without, 0, last, d), want))
+        << "last " << last;
+    EXPECT_EQ(max_diff(attend(tp, *with, 0, last, d), attend(tp, *steps, 0, last, d)), 0.0);
+  }
+}
+
+// Going back further than the ring keeps copies: the lost positions are read packed (never stale copies).
+TEST(KvRecent, DeepTruncationFallsBackToPackedEntries) {
+  ThreadPool tp(1);
+  constexpr int n = 60, R = 8;
+  const Data a = make_data(n, 11), b = make_data(n, 12);
+  KvPoolOptions o;
+  o.type_k = KvType::kTurbo4;
+  o.type_v = KvType::kF32;
+  o.n_ctx = n;
+  o.max_batch = 4;
+  o.recent = R;
+  auto p = KvPool::create({{0, 1, kDim, 0}}, o).value();
+  for (int t = 0; t < n; t += 4) append(tp, *p, 0, t, 4, a);
+  ASSERT_EQ(p->recent_entries(), R + 4);
+  ASSERT_TRUE(p->truncate(0, 20).ok());  // copies of 8..19 were overwritten long ago
+  Data mixed = a;
+  std::copy(b.k.begin() + 20 * kDim, b.k.end(), mixed.k.begin() + 20 * kDim);
+  std::copy(b.v.begin() + 20 * kDim, b.v.end(), mixed.v.begin() + 20 * kDim);
+  append(tp, *p, 0, 20, 4, mixed);
+  auto ref = pool_with(KvType::kTurbo4, 1, n, 0);  // everything packed
+  append(tp, *ref, 0, 0, 24, mixed);
+  auto exact = SimpleKvCache::create({{1, kDim}}, 1, n, size_t{1} << 30).value();
+  append(tp, exact, 0, 0, 24, mixed);
+  const std::vector<float> got = attend(tp, *p, 0, 23, mixed);
+  // Positions 20..23 come from fresh copies, 0..19 packed: closer to exact than all-packed, never stale.
+  EXPECT_LE(max_diff(got, attend(tp, exact, 0, 23, mixed)), max_diff(attend(tp, *ref, 0, 23, mixed), attend(tp, exact, 0, 23, mixed)) + 1e-6);
 }
 
 }  // namespace
