@@ -22,7 +22,7 @@ Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, 
   if (o.page_tokens < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache page size must be >= 1");
   if (o.recent < 0) return make_error(ErrorCode::kInvalidArgument, "KV cache recent window must be >= 0");
   const bool recent = o.recent > 0 && (is_block_quantized(o.type_k) || is_block_quantized(o.type_v));
-  recent_ring = recent ? static_cast<int>(std::min<int64_t>(o.n_ctx, int64_t{o.recent} + o.max_batch)) : 0;
+  recent_ring = recent ? std::min(o.n_ctx, o.recent) : 0;
   int max_window = 0;
   out.clear();
   for (const KvPoolSlot& s : slots) {
@@ -192,7 +192,11 @@ Status KvPool::truncate(int seq, int n_tokens) {
   Seq& s = seqs_[static_cast<size_t>(seq)];
   s.len = n_tokens;
   if (n_tokens == 0) s.lo = 0;
-  s.rlo = std::min(s.rlo, n_tokens);
+  if (recent_ring_ > 0) {
+    s.stage_n = std::clamp(n_tokens - s.stage_first, 0, s.stage_n);
+    s.ring_hi = std::min(s.ring_hi, n_tokens);
+    s.ring_lo = std::min(s.ring_lo, s.ring_hi);
+  }
   return ok_status();
 }
 
@@ -218,7 +222,10 @@ Status KvPool::copy_prefix(int src, int dst, int n_tokens) {
   }
   d.len = n_tokens;
   d.lo = n_tokens == 0 ? 0 : s.lo;
-  d.rlo = std::min(s.rlo, n_tokens);
+  if (recent_ring_ > 0) {
+    d.ring_hi = std::min(s.ring_hi, n_tokens);
+    d.ring_lo = std::min(s.ring_lo, d.ring_hi);
+  }
   const size_t r = static_cast<size_t>(ring_);
   for (Slot& sl : slots_) {
     if (!sl.rk.empty()) {
@@ -235,6 +242,7 @@ Status KvPool::copy_prefix(int src, int dst, int n_tokens) {
     std::memcpy(sl.k.data() + static_cast<size_t>(dst) * r * sl.k_row, sl.k.data() + static_cast<size_t>(src) * r * sl.k_row, r * sl.k_row);
     std::memcpy(sl.v.data() + static_cast<size_t>(dst) * r * sl.v_row, sl.v.data() + static_cast<size_t>(src) * r * sl.v_row, r * sl.v_row);
   }
+  if (recent_ring_ > 0 && s.stage_n > 0) commit_staging(src, dst, std::min(n_tokens, s.stage_first + s.stage_n));
   return ok_status();
 }
 

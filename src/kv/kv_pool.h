@@ -14,11 +14,13 @@
 //  - truncate is O(1) (pages stay with the sequence and are reused); clear releases them.
 //  - Quantized K types store each key minus the sequence's first key (see centers_keys in kv_type.h); read_k
 //    adds it back, attention needs nothing (softmax shift invariance).
-//  - Recent window (turboquant.md §6.3 item 4): when K or V is block-quantized, every entry is also kept as an
-//    f16 copy in a per-sequence ring of min(n_ctx, recent + max_batch) entries, and a query at position p
-//    reads the positions (p - recent, p] from that copy and older ones from the packed entries. The split
-//    depends only on the query's own position, so chunked prefill, batching and draft rollback give the same
-//    results as token-by-token decoding (the ring argument is the sliding window's).
+//  - Recent window (turboquant.md §6.3 item 4): when K or V is block-quantized, a query at position p reads
+//    the positions (p - R, p] from f16 copies (in the codecs' storage domains) and older ones from the packed
+//    entries. The split depends only on the query's own position, so chunked prefill, batching and draft
+//    rollback give the same results as token-by-token decoding. Copies live in a per-sequence ring of R
+//    entries (committed positions) plus a staging area holding the current batch's rows; begin_batch commits
+//    the kept part of the previous batch into the ring (kv_pool_recent.cpp). Positions a deep truncation
+//    took out of the ring are read packed.
 // Thread-safety: none; the engine's scheduler thread owns the pool. Attention and write use the thread pool
 // internally.
 #pragma once
@@ -92,7 +94,7 @@ class KvPool final : public KvCache {
   const KvPoolOptions& options() const { return options_; }
   size_t bytes_per_token(int slot) const;  // K + V bytes of one position of one slot
   int ring_entries() const { return ring_; }
-  int recent_entries() const { return recent_ring_; }  // per sequence and slot; 0 without a recent window
+  int recent_entries() const { return recent_ring_; }  // ring entries per sequence and slot; 0: no window
   int n_pages() const { return n_pages_; }
   int free_pages() const { return static_cast<int>(free_.size()); }
   const KvCodec& k_codec(int slot) const { return slots_[static_cast<size_t>(slot)].kc; }
@@ -110,15 +112,20 @@ class KvPool final : public KvCache {
     // Keys are stored as k - k_center[seq] when the K type centers keys (centers_keys): [n_seq, width]
     // floats, the key of the sequence's position 0, set when position 0 is written. Empty otherwise.
     std::vector<float> k_center;
-    // The recent window: f16 codecs and [n_seq, recent_ring_, n_kv_heads * head_dim] f16 copies of K and V in
-    // kc's / vc's storage domains (empty without a recent window).
+    // The recent window: f16 codecs, the ring [n_seq, recent_ring_, n_kv_heads * head_dim] and the staging
+    // area [rows of the current batch, n_kv_heads * head_dim] of f16 copies of K and V in kc's / vc's storage
+    // domains (empty without a recent window; staging grows to the largest batch).
     KvCodec kr, vr;
-    AlignedVector<uint8_t> rk, rv;
+    AlignedVector<uint8_t> rk, rv, sk, sv;
   };
   struct Seq {
     int len = 0;
     int lo = 0;                 // sliding slots: entries [lo, len) are intact
-    int rlo = 0;                // recent window: copies of positions [rlo, len) are intact
+    // Recent window: the ring holds positions [ring_lo, ring_hi) (at most recent_ring_ of them); the staging
+    // area holds positions [stage_first, stage_first + stage_n) at rows stage_base.. . ring_hi == stage_first
+    // while stage_n > 0, and ring_hi == len otherwise.
+    int ring_lo = 0, ring_hi = 0;
+    int stage_first = 0, stage_n = 0, stage_base = 0;
     std::vector<int32_t> pages; // full slots: logical page -> physical page
   };
 
@@ -130,10 +137,18 @@ class KvPool final : public KvCache {
   Status check_truncate(int seq, int n_tokens) const;
   // Keys of the batch minus their sequence's center (recording position 0's key first); returns centered_.
   const float* center_keys(Slot& s, std::span<const KvRowRef> rows, const float* k);
-  // Stores the f16 recent-window copies of one (row, kv head) vector pair (k already centered).
+  // Appends the runs of packed entries of positions [first, last] of one sequence.
+  void add_runs(int slot, int seq, int first, int last, std::vector<KvRun>& runs) const;
+  // Recent window (kv_pool_recent.cpp). Commits every sequence's staged rows that survive this batch (and
+  // explicit truncations) into its ring and stages the batch's rows; rows are already validated.
+  void recent_begin_batch(std::span<const KvRowRef> rows);
+  // Copies the staged positions [stage_first, end) of src into dst's ring (src == dst: commit).
+  void commit_staging(int src, int dst, int end);
+  // Stores the f16 copies of one (row, kv head) vector pair (k already centered) in the staging area.
   void write_recent(Slot& s, const KvRowRef& row, size_t h, const float* k, const float* v) const;
-  // Appends the runs of positions [first, last] of one sequence: packed entries, or the recent copies.
-  void add_runs(int slot, int seq, int first, int last, bool recent, std::vector<KvRun>& runs) const;
+  // Appends the window's runs of a query row (positions up to last, at most R of them, never below first);
+  // returns the first position they cover (last + 1 when none). Positions below it are the caller's (packed).
+  int add_recent_runs(int slot, int seq, int first, int last, std::vector<KvRun>& runs) const;
   int32_t take_page();
   void release_page(int32_t page);
   void make_writable(Seq& s, int first_page, int last_page);

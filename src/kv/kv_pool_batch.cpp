@@ -58,6 +58,7 @@ Status KvPool::begin_batch(std::span<const KvRowRef> rows) {
     }
     if (sp.first < s.len) SPECULA_RETURN_IF_ERROR(check_truncate(sp.seq, sp.first));
   }
+  if (recent_ring_ > 0) recent_begin_batch(rows);
   for (const SeqSpan& sp : spans) {
     Seq& s = seqs_[static_cast<size_t>(sp.seq)];
     s.len = sp.first;
@@ -65,8 +66,6 @@ Status KvPool::begin_batch(std::span<const KvRowRef> rows) {
     make_writable(s, sp.first / options_.page_tokens, sp.last / options_.page_tokens);
     s.len = sp.last + 1;
     if (has_sliding()) s.lo = std::max(s.lo, s.len - ring_);
-    // Positions from sp.first on get fresh recent copies; older ones the ring has overwritten are gone.
-    s.rlo = std::max(std::min(s.rlo, sp.first), s.len - recent_ring_);
   }
   return ok_status();
 }
@@ -101,34 +100,14 @@ const float* KvPool::center_keys(Slot& s, std::span<const KvRowRef> rows, const 
   return centered_.data();
 }
 
-void KvPool::write_recent(Slot& s, const KvRowRef& row, size_t h, const float* k, const float* v) const {
-  const size_t d = static_cast<size_t>(s.shape.head_dim);
-  const size_t entry = static_cast<size_t>(row.seq) * static_cast<size_t>(recent_ring_) +
-                       static_cast<size_t>(row.pos % recent_ring_);
-  const size_t off = (entry * static_cast<size_t>(s.shape.n_kv_heads) + h) * s.kr.head_bytes();
-  thread_local std::vector<float> buf;
-  buf.assign(k, k + d);
-  s.kc.to_storage(buf.data());
-  s.kr.encode(buf.data(), s.rk.data() + off);
-  buf.assign(v, v + d);
-  s.vc.to_storage(buf.data());
-  s.vr.encode(buf.data(), s.rv.data() + off);
-}
-
-void KvPool::add_runs(int slot, int seq, int first, int last, bool recent, std::vector<KvRun>& runs) const {
+void KvPool::add_runs(int slot, int seq, int first, int last, std::vector<KvRun>& runs) const {
   const Slot& s = slots_[static_cast<size_t>(slot)];
   // Runs end at page (or ring) boundaries; the entry of a run's first position locates it.
-  const int pt = recent ? recent_ring_ : s.window > 0 ? ring_ : options_.page_tokens;
+  const int pt = s.window > 0 ? ring_ : options_.page_tokens;
   for (int p = first; p <= last;) {
     const int n = std::min(last - p + 1, pt - p % pt);
-    if (recent) {
-      const size_t e = static_cast<size_t>(seq) * static_cast<size_t>(recent_ring_) + static_cast<size_t>(p % recent_ring_);
-      const size_t row = static_cast<size_t>(s.shape.width()) * 2;
-      runs.push_back({s.rk.data() + e * row, s.rv.data() + e * row, n, true});
-    } else {
-      const size_t e = entry(slot, seq, p);
-      runs.push_back({s.k.data() + e * s.k_row, s.v.data() + e * s.v_row, n, false});
-    }
+    const size_t e = entry(slot, seq, p);
+    runs.push_back({s.k.data() + e * s.k_row, s.v.data() + e * s.v_row, n, false});
     p += n;
   }
 }
@@ -144,10 +123,11 @@ void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const 
                   "attention over positions {}..{} of sequence {} with {} tokens", row.first, row.last, row.seq, sq.len);
     SPECULA_CHECK(s.window == 0 || row.first >= sq.lo, "sliding entry {} of sequence {} was overwritten", row.first,
                   row.seq);
-    // The positions (last - recent, last] whose f16 copies are intact come from the recent window.
-    const int split = recent_ring_ > 0 ? std::max({row.first, row.last - options_.recent + 1, sq.rlo}) : row.last + 1;
-    if (split > row.first) add_runs(slot, row.seq, row.first, split - 1, false, runs);
-    if (split <= row.last) add_runs(slot, row.seq, split, row.last, true, runs);
+    // Packed entries first, then the recent window's copies (positions in order either way).
+    std::vector<KvRun> recent;
+    const int split = recent_ring_ > 0 ? add_recent_runs(slot, row.seq, row.first, row.last, recent) : row.last + 1;
+    if (split > row.first) add_runs(slot, row.seq, row.first, split - 1, runs);
+    runs.insert(runs.end(), recent.begin(), recent.end());
     run_begin.push_back(static_cast<uint32_t>(runs.size()));
   }
   PackedSlot packed{&s.kc, &s.vc, s.shape.n_kv_heads, s.k_row, s.v_row};
