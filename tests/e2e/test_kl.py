@@ -115,3 +115,19 @@ def test_bench_reports_the_cache(tiny):
     out = specula("bench", "-m", tiny, "-p", "40", "-n", "4", "-ub", "16", "-ctk", "turbo4", "-ctv", "turbo3",
                   "--bandwidth", "10").stdout
     assert "kv cache: K turbo4, V turbo3" in out
+
+
+def test_recent_window_and_float_activations(tiny):
+    """The recent window (default 64 positions at f16) lowers turbo3's KL; --kv-recent 0 turns it off. With float32
+    activations an f32 cache is nearly indistinguishable from f16 (the int8 activation rounding is what amplifies it)."""
+    def mean(*extra):
+        r = specula("kl", "-m", tiny, "-f", TEXT, "-c", "256", "--chunks", "4", *extra)
+        return kl_numbers(r.stdout)["mean"], r.stderr
+
+    with_window, _ = mean("-ctk", "turbo3", "-ctv", "turbo3")
+    without, _ = mean("-ctk", "turbo3", "-ctv", "turbo3", "--kv-recent", "0")
+    assert with_window < 0.5 * without, (with_window, without)
+    int8, _ = mean("-ctk", "f32", "-ctv", "f32")
+    float32, err = mean("-ctk", "f32", "-ctv", "f32", "--float-activations")
+    assert "float32 activations" in err
+    assert float32 < 0.1 * int8, (float32, int8)
