@@ -312,8 +312,9 @@ REFERENCE = ["--mtp-head", "ASST", "--spec-type", "mtp", "--draft-block-size", "
              "-ctkd", "turbo4", "-ctvd", "turbo4"]
 
 
-def test_reference_command_line_drafts_on_text_and_image_requests(models):
-    args = [models["asst"] if a == "ASST" else models["mm256"] if a == "MMPROJ" else a for a in REFERENCE]
+@pytest.mark.parametrize("slots", [[], ["-np", "4"]], ids=["as-written", "4-slots"])
+def test_reference_command_line_drafts_on_text_and_image_requests(models, slots):
+    args = [models["asst"] if a == "ASST" else models["mm256"] if a == "MMPROJ" else a for a in REFERENCE] + slots
     s = Server(models["dir"], models["tiny"], *args)
     try:
         assert s.wait_ready(), s.log()
