@@ -24,6 +24,14 @@ std::optional<tokenizer::ChatTemplateVariant> chat_variant(const format::GgufFil
   return std::nullopt;
 }
 
+// --chat-template-file: the renderer variant its text is (checked before the model loads); nullopt without the flag.
+Result<std::optional<tokenizer::ChatTemplateVariant>> chat_variant_of_file(const config::ServeConfig& c) {
+  if (c.chat_template_file.empty()) return std::optional<tokenizer::ChatTemplateVariant>();
+  auto v = tokenizer::classify_chat_template(c.chat_template_text);
+  if (!v.ok()) return v.error().with_context("--chat-template-file " + c.chat_template_file);
+  return std::optional<tokenizer::ChatTemplateVariant>(v.value());
+}
+
 // Validated engine options from the config (cache type names are checked here, before anything loads).
 Result<runtime::EngineOptions> engine_options(const config::ServeConfig& c) {
   runtime::EngineOptions o;
@@ -41,7 +49,8 @@ Result<runtime::EngineOptions> engine_options(const config::ServeConfig& c) {
   return o;
 }
 
-int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options) {
+int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options,
+          std::optional<tokenizer::ChatTemplateVariant> chat_override) {
 #ifdef __GLIBC__
   // glibc gives threads that allocate concurrently their own malloc arenas (up to 8 per core) and keeps an arena's
   // memory once touched: every HTTP worker that ever held a large request body or decoded image would keep its
@@ -67,9 +76,10 @@ int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options)
     return fail("serve", engine.error().message());
   }
   std::shared_ptr<runtime::Engine> e = std::move(engine.value());
-  const auto chat = chat_variant(e->model().file());
+  const auto chat = chat_override ? chat_override : chat_variant(e->model().file());
   for (const auto& line : e->describe()) log::info("{}", line);
-  log::info("chat template: {}", chat ? tokenizer::chat_template_variant_name(*chat) : "none (chat endpoints refuse)");
+  log::info("chat template: {}{}", chat ? tokenizer::chat_template_variant_name(*chat) : "none (chat endpoints refuse)",
+            chat_override ? " (from --chat-template-file " + cfg.chat_template_file + ")" : std::string());
   e->start();
   http.set_engine(e, chat);
   log::info("ready");
@@ -102,9 +112,11 @@ int cmd_serve(const Args& args) {
   if (!cfg.ok()) return fail("serve", cfg.error().message());
   auto options = engine_options(cfg.value());
   if (!options.ok()) return fail("serve", options.error().message());
+  auto chat = chat_variant_of_file(cfg.value());
+  if (!chat.ok()) return fail("serve", chat.error().message());
   log::set_options({log::Level::kInfo, cfg->log_json ? log::Format::kJson : log::Format::kText});
   for (const auto& line : cfg->describe()) log::info("{}", line);
-  return serve(cfg.value(), options.value());
+  return serve(cfg.value(), options.value(), chat.value());
 }
 
 }  // namespace specula::tools

@@ -12,7 +12,7 @@ namespace specula::config {
 namespace {
 
 // llama-server flags specula knows about but does not implement (refused with this reason, never ignored).
-constexpr std::array<std::pair<const char*, const char*>, 14> kUnsupported = {{
+constexpr std::array<std::pair<const char*, const char*>, 13> kUnsupported = {{
     {"--lora", "LoRA adapters are not supported"},
     {"--embedding", "the embeddings endpoint is not implemented"},
     {"--embeddings", "the embeddings endpoint is not implemented"},
@@ -20,7 +20,6 @@ constexpr std::array<std::pair<const char*, const char*>, 14> kUnsupported = {{
     {"--reranking", "reranking is not implemented"},
     {"--grammar", "grammars are not implemented"},
     {"--jinja", "specula renders chat templates natively; Jinja templates are not executed"},
-    {"--chat-template-file", "custom chat template files are not supported"},
     {"-ngl", "GPU offload is not available in this build (CPU only)"},
     {"--n-gpu-layers", "GPU offload is not available in this build (CPU only)"},
     {"-fa", "flash attention is always used; the switch is not needed"},
@@ -115,6 +114,27 @@ Status read_keys(const FlagValues& f, ServeConfig& c) {
   return ok_status();
 }
 
+// --chat-template-file: the file's text (classified against the renderer's variants by the caller).
+Status read_chat_template(const FlagValues& f, ServeConfig& c) {
+  const auto path = f.get("--chat-template-file");
+  if (!path) return ok_status();
+  std::error_code ec;
+  if (std::filesystem::is_directory(*path, ec)) {
+    return make_error(ErrorCode::kInvalidArgument, "--chat-template-file {}: is a directory", *path);
+  }
+  std::ifstream in(*path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kNotFound, "--chat-template-file {}: cannot open the file", *path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return make_error(ErrorCode::kIo, "--chat-template-file {}: read error", *path);
+  c.chat_template_file = *path;
+  c.chat_template_text = text.str();
+  if (c.chat_template_text.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "--chat-template-file {}: the file is empty", *path);
+  }
+  return ok_status();
+}
+
 Status read_vision(const FlagValues& f, ServeConfig& c) {
   SPECULA_TRY(const auto max_tokens, f.get_int("--image-max-tokens", 1, 1 << 16));
   if (max_tokens && !f.get("--mmproj")) return make_error(ErrorCode::kInvalidArgument, "--image-max-tokens needs --mmproj");
@@ -164,6 +184,10 @@ FlagParser serve_flags() {
          "vision projector GGUF (llama.cpp's mmproj, gemma4v): image input (inline data URIs / base64) on the chat "
          "and /completion endpoints", "", "FILE"});
   p.add({{"--image-max-tokens"}, K::kValue, "soft tokens per image: 70, 140, 280, 560 or 1120", "280"});
+  p.add({{"--chat-template-file"}, K::kValue,
+         "Jinja chat template file to use instead of the model's; it must be one of the templates the native "
+         "renderer implements (gemma4-it, gemma4-it-interleaved, gemma4-early, SmolLM2 ChatML), recognised from "
+         "its text; the Jinja is not executed", "the model's", "FILE"});
   p.add({{"--api-key"}, K::kRepeated, "require this bearer key (repeatable, or K1,K2)", "", "KEY"});
   p.add({{"--api-key-file"}, K::kValue, "file with one API key per line", "", "FILE"});
   p.add({{"-to", "--timeout"}, K::kValue, "HTTP read/write timeout in seconds", "600"});
@@ -197,6 +221,7 @@ Result<ServeConfig> make_serve_config(const FlagValues& f) {
   if (auto v = f.get("--cache-type-v-draft")) c.cache_type_v_draft = *v;
   SPECULA_TRY(c.spec, spec_config_from_flags(f));
   SPECULA_RETURN_IF_ERROR(read_vision(f, c));
+  SPECULA_RETURN_IF_ERROR(read_chat_template(f, c));
   SPECULA_RETURN_IF_ERROR(read_keys(f, c));
   c.metrics = f.has("--metrics");
   if (f.has("--no-slots") && f.has("--slots")) {
@@ -230,6 +255,7 @@ std::vector<std::string> ServeConfig::describe() const {
   } else {
     lines.push_back("vision: off");
   }
+  if (!chat_template_file.empty()) lines.push_back(fmt::format("chat template file: {}", chat_template_file));
   std::ostringstream s;
   s << "sampling defaults: temp " << sampling.temperature << ", top_k " << sampling.top_k << ", top_p "
     << sampling.top_p << ", min_p " << sampling.min_p << ", repeat_penalty " << sampling.repeat_penalty

@@ -65,6 +65,8 @@ struct ServeConfig {
   bool log_json = false;              // --log-format json
   int queue_max = 0;                  // requests waiting for a slot before 503 (0: 4 x slots)
   size_t max_body_bytes = kMaxBodyBytes;  // kMaxBodyBytesVision with --mmproj
+  std::string chat_template_file;     // --chat-template-file (empty: the model's template)
+  std::string chat_template_text;     // its contents (Jinja source; classified, never executed)
 
   // One line per subsystem, for the start-up log.
   std::vector<std::string> describe() const;
@@ -72,7 +74,8 @@ struct ServeConfig {
 
 FlagParser serve_flags();
 
-// Validates ranges, files that must exist (--api-key-file, --mmproj), contradictions (naming both flags).
+// Validates ranges, files that must exist (--api-key-file, --mmproj, --chat-template-file: read here),
+// contradictions (naming both flags).
 Result<ServeConfig> make_serve_config(const FlagValues& flags);
 
 // llama-server flags that specula recognises but does not implement: the error message for one, or nullopt.

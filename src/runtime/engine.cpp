@@ -247,7 +247,7 @@ void Engine::run() {
     if (s->req) fail(*s, bye);
   }
   std::lock_guard lock(mu_);
-  for (auto& r : queue_) r.channel->push({RequestEvent::Kind::kError, {}, {}, FinishReason::kStop, {}, bye});
+  for (auto& r : queue_) r.channel->push({RequestEvent::Kind::kError, {}, {}, {}, FinishReason::kStop, {}, bye});
   queue_.clear();
 }
 
@@ -375,7 +375,7 @@ Status Engine::prefill_slot(Slot& s) {
   }
   SPECULA_TRY(const int32_t token, s.sampler->sample(logits_));
   s.sampler->accept(token);
-  commit_token(s, token);
+  commit_token(s, token, logits_);
   if (s.finished) {
     finish(s, *s.finished);
   } else {
@@ -384,11 +384,12 @@ Status Engine::prefill_slot(Slot& s) {
   return ok_status();
 }
 
-// Records a committed token (history, text, stop conditions). Returns false when the request is finished.
-bool Engine::commit_token(Slot& s, int32_t token) {
+// Records a committed token (history, text, logprobs, stop conditions). Returns false when the request is finished.
+bool Engine::commit_token(Slot& s, int32_t token, std::span<const float> row) {
   s.history.push_back(token);
   ++s.n_generated;
   s.pending_tokens.push_back(token);
+  if (s.req->n_probs >= 0) s.pending_logprobs.push_back(token_logprobs(row, token, s.req->n_probs));
   const StopConfig& stop = s.req->stop;
   const bool eog = tokenizer_.vocab().is_stop(token);
   if (eog && !stop.ignore_eos()) {

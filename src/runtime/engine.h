@@ -132,7 +132,9 @@ class Engine {
   Status speculate_slots(std::vector<Slot*>& active);
   Status verify_group(std::span<Slot*> group, std::span<const Draft> drafts);
   void flush_text(Slot& s);
-  bool commit_token(Slot& s, int32_t token);  // false: the request finished
+  // Records a committed token; `row` is the logits row that predicted it (for the request's logprobs). Returns
+  // false when the request finished.
+  bool commit_token(Slot& s, int32_t token, std::span<const float> row);
   void finish(Slot& s, FinishReason reason);
   void fail(Slot& s, const Error& error);
   void release(Slot& s);

@@ -38,6 +38,7 @@ struct Engine::Slot {
   std::optional<FinishReason> finished;
   std::string pending_text;
   std::vector<int32_t> pending_tokens;
+  std::vector<TokenLogprobs> pending_logprobs;  // one per pending token when the request asked for logprobs
   Timer timer;
   double prompt_ms = 0;
 };

@@ -87,8 +87,14 @@ Status Engine::verify_group(std::span<Slot*> group, std::span<const Draft> draft
     Slot& s = *group[g];
     const Draft& d = drafts[g];
     const std::span<const float> row_logits(logits.data() + first_row[g] * v, (d.tokens.size() + 1) * v);
-    SPECULA_TRY(const AcceptOutcome o, accept_draft(*s.sampler, row_logits, d, s.rng,
-                                                    [&](int32_t t) { return commit_token(s, t); }));
+    // The i-th token committed this round is predicted by row i (accept_draft samples row i for it, whether it
+    // accepts draft i or replaces it), so its logprobs come from that row.
+    size_t n_commits = 0;
+    const auto commit = [&](int32_t t) {
+      SPECULA_CHECK(n_commits <= d.tokens.size(), "more commits than verify rows");
+      return commit_token(s, t, row_logits.subspan(n_commits++ * v, v));
+    };
+    SPECULA_TRY(const AcceptOutcome o, accept_draft(*s.sampler, row_logits, d, s.rng, commit));
     s.n_drafted += static_cast<int>(d.tokens.size());
     s.n_accepted += o.n_accepted;
     if (!d.tokens.empty()) count_round(s, static_cast<int>(d.tokens.size()), o.n_accepted);
@@ -129,8 +135,10 @@ void Engine::flush_text(Slot& s) {
   RequestEvent e;
   e.text = std::move(s.pending_text);
   e.tokens = std::move(s.pending_tokens);
+  e.logprobs = std::move(s.pending_logprobs);
   s.pending_text.clear();
   s.pending_tokens.clear();
+  s.pending_logprobs.clear();
   s.req->channel->push(std::move(e));
 }
 
@@ -204,6 +212,7 @@ void Engine::release(Slot& s) {
   s.matcher.reset();
   s.pending_text.clear();
   s.pending_tokens.clear();
+  s.pending_logprobs.clear();
   s.hidden.clear();
 }
 

@@ -18,6 +18,7 @@
 #include "base/result.h"
 #include "runtime/multimodal.h"
 #include "runtime/sampler_config.h"
+#include "runtime/sampler_logprobs.h"
 #include "runtime/stop_config.h"
 
 namespace specula::runtime {
@@ -40,6 +41,7 @@ struct RequestEvent {
   Kind kind = Kind::kText;
   std::string text;                       // kText: a piece of generated text (whole UTF-8 characters only)
   std::vector<int32_t> tokens;            // kText: the tokens that produced it (may be more than one piece)
+  std::vector<TokenLogprobs> logprobs;    // kText, when the request has n_probs >= 0: one per entry of `tokens`
   FinishReason finish = FinishReason::kStop;  // kDone
   RequestUsage usage;                     // kDone
   std::optional<Error> error;             // kError
@@ -84,6 +86,9 @@ struct GenRequest {
   std::vector<ImageEmbedding> images;
   std::vector<const float*> embeddings;
   std::vector<ImageSpan> image_spans;
+  // >= 0: every generated token carries its TokenLogprobs with this many top entries (at most kMaxTopLogprobs),
+  // computed from the row of logits that predicted it; -1: none (no cost).
+  int n_probs = -1;
 
   bool has_images() const { return !image_spans.empty(); }
 };

@@ -17,11 +17,11 @@ const std::set<std::string> kSampling = {"temperature", "top_p", "top_k", "min_p
                                          "typical_p", "ignore_eos", "stream", "cache_prompt", "id_slot", "model",
                                          "n", "min_keep"};
 const std::set<std::string> kChatOnly = {"messages", "max_tokens", "max_completion_tokens", "stream_options",
-                                         "chat_template_kwargs", "n_predict", "logprobs", "tools", "tool_choice",
-                                         "response_format"};
+                                         "chat_template_kwargs", "n_predict", "logprobs", "top_logprobs", "tools",
+                                         "tool_choice", "response_format"};
 const std::set<std::string> kCompletionsOnly = {"prompt", "max_tokens", "stream_options", "echo", "logprobs",
                                                 "suffix", "n_predict"};
-const std::set<std::string> kLlamaOnly = {"prompt", "n_predict", "n_probs", "return_tokens"};
+const std::set<std::string> kLlamaOnly = {"prompt", "n_predict", "n_probs", "post_sampling_probs", "return_tokens"};
 const std::set<std::string> kIgnored = {"user", "metadata", "store", "service_tier", "parallel_tool_calls",
                                         "best_of", "reasoning_format"};
 
@@ -179,13 +179,11 @@ Status read_stop(const json& b, Api api, const config::ServeConfig& cfg, runtime
   return ok_status();
 }
 
-// Features that are refused (never silently ignored): n > 1, logprobs, tools, structured output, echo, suffix.
+// Features that are refused (never silently ignored): n > 1, tools, structured output, echo, suffix,
+// post-sampling probabilities.
 Status refuse_unsupported(const json& b) {
   SPECULA_TRY(const auto n, integer(b, "n", 1, 128));
   if (n && *n != 1) return make_error(ErrorCode::kUnsupported, "'n' must be 1 (several choices are not supported)");
-  if (auto it = b.find("logprobs"); it != b.end() && !it->is_null() && !(it->is_boolean() && !it->get<bool>())) {
-    return make_error(ErrorCode::kUnsupported, "'logprobs' is not supported");
-  }
   if (auto it = b.find("tools"); it != b.end() && !it->is_null() && !(it->is_array() && it->empty())) {
     return make_error(ErrorCode::kUnsupported, "'tools' (function calling) is not supported");
   }
@@ -199,9 +197,33 @@ Status refuse_unsupported(const json& b) {
   if (auto it = b.find("suffix"); it != b.end() && !it->is_null()) {
     return make_error(ErrorCode::kUnsupported, "'suffix' is not supported");
   }
-  SPECULA_TRY(const auto n_probs, integer(b, "n_probs", 0, 0));
-  (void)n_probs;
+  SPECULA_TRY(const auto post_sampling, boolean(b, "post_sampling_probs"));
+  if (post_sampling.value_or(false)) {
+    return make_error(ErrorCode::kUnsupported, "'post_sampling_probs' is not supported (probabilities are those of "
+                      "the model's raw logits)");
+  }
   return ok_status();
+}
+
+// The logprobs a request asks for, as GenRequest::n_probs (-1: none). Chat: logprobs (bool) + top_logprobs
+// (0..20, only with logprobs: true, as OpenAI). /v1/completions: logprobs = the number of top entries (0..20;
+// OpenAI's legacy limit is 5). /completion: n_probs (0 = none, as llama-server).
+Result<int> read_logprobs(const json& b, Api api) {
+  constexpr int64_t kMax = runtime::kMaxTopLogprobs;
+  if (api == Api::kChat) {
+    SPECULA_TRY(const auto on, boolean(b, "logprobs"));
+    SPECULA_TRY(const auto top, integer(b, "top_logprobs", 0, kMax));
+    if (top && !on.value_or(false)) {
+      return make_error(ErrorCode::kInvalidArgument, "'top_logprobs' requires 'logprobs': true");
+    }
+    return on.value_or(false) ? static_cast<int>(top.value_or(0)) : -1;
+  }
+  if (api == Api::kCompletions) {
+    SPECULA_TRY(const auto n, integer(b, "logprobs", 0, kMax));
+    return n ? static_cast<int>(*n) : -1;
+  }
+  SPECULA_TRY(const auto n, integer(b, "n_probs", 0, kMax));
+  return n.value_or(0) > 0 ? static_cast<int>(*n) : -1;
 }
 
 inline constexpr std::string_view kMediaMarker = "<__media__>";  // llama-server's default media marker
@@ -380,6 +402,7 @@ Result<CompletionRequest> parse_completion(Api api, const std::string& text, con
   SPECULA_RETURN_IF_ERROR(read_sampling(b, ctx.config->sampling, r.sampling));
   SPECULA_RETURN_IF_ERROR(read_logit_bias(b, r.sampling));
   SPECULA_RETURN_IF_ERROR(read_stop(b, api, *ctx.config, r.stop));
+  SPECULA_TRY(r.n_probs, read_logprobs(b, api));
   SPECULA_TRY(const auto stream, boolean(b, "stream"));
   r.stream = stream.value_or(false);
   if (auto it = b.find("stream_options"); it != b.end() && !it->is_null()) {

@@ -13,6 +13,7 @@
 #include "base/result.h"
 #include "config/serve_config.h"
 #include "runtime/sampler_config.h"
+#include "runtime/sampler_logprobs.h"
 #include "runtime/stop_config.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -30,6 +31,7 @@ struct CompletionRequest {
   bool include_usage = false;  // stream_options.include_usage
   int id_slot = -1;
   bool cache_prompt = true;
+  int n_probs = -1;  // >= 0: logprobs of each generated token with this many top entries (runtime::GenRequest)
   // The bytes of the request's images in prompt order (not decoded yet); `prompt` holds one <|image|>
   // placeholder per image where it goes.
   std::vector<std::vector<uint8_t>> images;
@@ -43,7 +45,7 @@ struct ParseContext {
 };
 
 // Parses a request body (text). Errors are kInvalidArgument (400) naming the field, kUnsupported for features
-// specula does not implement (tools, n > 1, logprobs, images without --mmproj).
+// specula does not implement (tools, n > 1, post_sampling_probs, images without --mmproj).
 Result<CompletionRequest> parse_completion(Api api, const std::string& body, const ParseContext& ctx);
 
 // Renders chat messages (the "messages" field) to prompt text, for /apply-template and chat completions. Image

@@ -6,6 +6,7 @@
 
 #include "server/connection.h"
 #include "server/http_handlers.h"
+#include "server/logprobs_json.h"
 #include "server/responses.h"
 
 namespace specula::server {
@@ -18,7 +19,16 @@ struct Pending {
   std::shared_ptr<runtime::RequestChannel> channel;
   ResponseMeta meta;
   CompletionRequest request;
+  tokenizer::Tokenizer tok;                        // renders the logprobs' token texts (a shared handle)
+  std::vector<runtime::TokenLogprobs> logprobs;    // streaming: those of tokens not yet sent in a chunk
+  size_t char_offset = 0;                          // streaming /v1/completions: characters sent so far
 };
+
+// The logprobs value of a response (null when the request asked for none).
+json logprobs_value(const Pending& p, std::span<const runtime::TokenLogprobs> tokens, size_t* char_offset) {
+  if (p.request.n_probs < 0) return nullptr;
+  return logprobs_json(p.request.api, tokens, p.tok, char_offset);
+}
 
 ApiError context_error(size_t n_prompt, int n_ctx) {
   ApiError e = api_error(400, "exceed_context_size_error",
@@ -84,7 +94,7 @@ std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, A
   }
   auto channel = std::make_shared<runtime::RequestChannel>();
   runtime::GenRequest g{r.prompt, std::move(sampler.value()), std::move(stop.value()), r.id_slot, r.cache_prompt,
-                        false, channel, {}, {}, {}};
+                        false, channel, {}, {}, {}, r.n_probs};
   if (!r.images.empty() && !attach_request_images(engine, r, g, res)) return std::nullopt;
   if (Status st = engine.submit(std::move(g)); !st.ok()) {
     send_error(res, api_error(st.error()));
@@ -93,7 +103,7 @@ std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, A
   const uint64_t n = impl.next_id.fetch_add(1);
   ResponseMeta meta{fmt::format("{}-{:016x}", api == Api::kChat ? "chatcmpl" : "cmpl", n), impl.config.alias,
                     static_cast<int64_t>(std::time(nullptr))};
-  return Pending{channel, meta, std::move(r)};
+  return Pending{channel, meta, std::move(r), engine.tokenizer(), {}, 0};
 }
 
 // Waits for the whole result. The engine always ends a request (a token limit, a stop, the context end or an error),
@@ -103,6 +113,7 @@ std::optional<Pending> submit(HttpServer::Impl& impl, runtime::Engine& engine, A
 void collect(Pending& p, const httplib::Request& req, httplib::Response& res) {
   std::string text;
   std::vector<int32_t> tokens;
+  std::vector<runtime::TokenLogprobs> logprobs;
   const int fd = find_connection_socket(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
   auto next_check = std::chrono::steady_clock::now();
   for (;;) {
@@ -119,12 +130,15 @@ void collect(Pending& p, const httplib::Request& req, httplib::Response& res) {
     if (e->kind == RequestEvent::Kind::kText) {
       text += e->text;
       tokens.insert(tokens.end(), e->tokens.begin(), e->tokens.end());
+      logprobs.insert(logprobs.end(), std::make_move_iterator(e->logprobs.begin()),
+                      std::make_move_iterator(e->logprobs.end()));
     } else if (e->kind == RequestEvent::Kind::kError) {
       send_error(res, api_error(*e->error));
       return;
     } else {
+      size_t char_offset = 0;
       res.set_content(dump(final_response(p.request.api, p.meta, text, tokens, e->finish, e->usage,
-                                          e->usage.stopped_by_word)),
+                                          e->usage.stopped_by_word, logprobs_value(p, logprobs, &char_offset))),
                       "application/json");
       return;
     }
@@ -153,15 +167,24 @@ void stream(Pending p, httplib::Response& res) {
           auto e = s.channel->pop(std::chrono::milliseconds(100));
           if (!e) continue;
           std::string out;
-          if (e->kind == RequestEvent::Kind::kText) {
-            if (e->text.empty() && !*first) continue;
-            out = sse(stream_chunk(api, s.meta, e->text, std::nullopt, *first, nullptr));
+          // The logprobs of tokens whose text is held back (an incomplete character, a possible stop string) wait
+          // for the next chunk that carries text, or for the end.
+          auto text_chunk = [&](const std::string& text) {
+            const json lp = logprobs_value(s, s.logprobs, &s.char_offset);
+            s.logprobs.clear();
+            out += sse(stream_chunk(api, s.meta, text, std::nullopt, *first, nullptr, lp));
             *first = false;
+          };
+          if (e->kind == RequestEvent::Kind::kText) {
+            s.logprobs.insert(s.logprobs.end(), std::make_move_iterator(e->logprobs.begin()),
+                              std::make_move_iterator(e->logprobs.end()));
+            if (e->text.empty() && !*first) continue;
+            text_chunk(e->text);
           } else if (e->kind == RequestEvent::Kind::kError) {
             out = sse(json::parse(api_error(*e->error).body()));
             *finished = true;
           } else {
-            if (*first && api == Api::kChat) out += sse(stream_chunk(api, s.meta, "", std::nullopt, true, nullptr));
+            if (!s.logprobs.empty() || (*first && api == Api::kChat)) text_chunk("");
             out += sse(stream_chunk(api, s.meta, "", e->finish, false, &e->usage));
             if (s.request.include_usage && api != Api::kLlamaCompletion) {
               out += sse(usage_chunk(api, s.meta, e->usage));

@@ -44,17 +44,20 @@ json timings_json(const runtime::RequestUsage& u) {
 }
 
 json final_response(Api api, const ResponseMeta& meta, const std::string& text, const std::vector<int32_t>& tokens,
-                    runtime::FinishReason finish, const runtime::RequestUsage& usage, bool stopped_by_word) {
+                    runtime::FinishReason finish, const runtime::RequestUsage& usage, bool stopped_by_word,
+                    const json& logprobs) {
   const char* reason = runtime::finish_reason_name(finish);
   if (api == Api::kLlamaCompletion) {
     const bool eos = finish == runtime::FinishReason::kStop && !stopped_by_word;
-    return {{"content", text}, {"tokens", tokens}, {"id_slot", usage.slot}, {"stop", true}, {"model", meta.model},
-            {"tokens_predicted", usage.n_generated}, {"tokens_evaluated", usage.n_prompt},
-            {"tokens_cached", usage.n_cached}, {"truncated", false}, {"stopped_eos", eos},
-            {"stopped_word", stopped_by_word}, {"stopped_limit", finish == runtime::FinishReason::kLength},
-            {"stop_type", stopped_by_word ? "word" : eos ? "eos" : "limit"}, {"timings", timings_json(usage)}};
+    json j = {{"content", text}, {"tokens", tokens}, {"id_slot", usage.slot}, {"stop", true}, {"model", meta.model},
+              {"tokens_predicted", usage.n_generated}, {"tokens_evaluated", usage.n_prompt},
+              {"tokens_cached", usage.n_cached}, {"truncated", false}, {"stopped_eos", eos},
+              {"stopped_word", stopped_by_word}, {"stopped_limit", finish == runtime::FinishReason::kLength},
+              {"stop_type", stopped_by_word ? "word" : eos ? "eos" : "limit"}, {"timings", timings_json(usage)}};
+    if (!logprobs.is_null()) j["completion_probabilities"] = logprobs;
+    return j;
   }
-  json choice = {{"index", 0}, {"finish_reason", reason}, {"logprobs", nullptr}};
+  json choice = {{"index", 0}, {"finish_reason", reason}, {"logprobs", logprobs}};
   if (api == Api::kChat) {
     choice["message"] = {{"role", "assistant"}, {"content", text}};
   } else {
@@ -65,9 +68,11 @@ json final_response(Api api, const ResponseMeta& meta, const std::string& text, 
 }
 
 json stream_chunk(Api api, const ResponseMeta& meta, const std::string& text,
-                  std::optional<runtime::FinishReason> finish, bool first, const runtime::RequestUsage* usage) {
+                  std::optional<runtime::FinishReason> finish, bool first, const runtime::RequestUsage* usage,
+                  const json& logprobs) {
   if (api == Api::kLlamaCompletion) {
     json j = {{"content", text}, {"stop", finish.has_value()}};
+    if (!logprobs.is_null()) j["completion_probabilities"] = logprobs;
     if (usage != nullptr) {
       j["id_slot"] = usage->slot;
       j["tokens_predicted"] = usage->n_generated;
@@ -82,9 +87,10 @@ json stream_chunk(Api api, const ResponseMeta& meta, const std::string& text,
     if (first) delta["role"] = "assistant";
     if (!finish) delta["content"] = text;
     choice["delta"] = delta;
+    choice["logprobs"] = logprobs;
   } else {
     choice["text"] = text;
-    choice["logprobs"] = nullptr;
+    choice["logprobs"] = logprobs;
   }
   json j = {{"id", meta.id}, {"object", object_name(api, true)}, {"created", meta.created}, {"model", meta.model},
             {"choices", json::array({choice})}};

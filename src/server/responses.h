@@ -23,15 +23,20 @@ struct ResponseMeta {
 nlohmann::json usage_json(const runtime::RequestUsage& u);
 nlohmann::json timings_json(const runtime::RequestUsage& u);
 
+// `logprobs` of the responses below: null when the request asked for none; else the API's logprobs value
+// (logprobs_json.h): chat {"content": [...]}, /v1/completions' object, /completion's completion_probabilities array.
+
 // The whole (non-stream) response of an endpoint.
 nlohmann::json final_response(Api api, const ResponseMeta& meta, const std::string& text,
                               const std::vector<int32_t>& tokens, runtime::FinishReason finish,
-                              const runtime::RequestUsage& usage, bool stopped_by_word);
+                              const runtime::RequestUsage& usage, bool stopped_by_word,
+                              const nlohmann::json& logprobs = nullptr);
 
-// One stream chunk carrying text (finish == nullopt) or the final chunk (finish set, text empty).
+// One stream chunk carrying text (finish == nullopt) or the final chunk (finish set, text empty); `logprobs` are
+// those of the tokens of this chunk.
 nlohmann::json stream_chunk(Api api, const ResponseMeta& meta, const std::string& text,
                             std::optional<runtime::FinishReason> finish, bool first,
-                            const runtime::RequestUsage* usage);
+                            const runtime::RequestUsage* usage, const nlohmann::json& logprobs = nullptr);
 // The usage-only chunk of stream_options.include_usage (OpenAI: empty choices).
 nlohmann::json usage_chunk(Api api, const ResponseMeta& meta, const runtime::RequestUsage& usage);
 

@@ -70,6 +70,41 @@ TEST_F(CompletionRequestTest, LlamaCompletionPrompts) {
   EXPECT_EQ(ids->prompt, (std::vector<int32_t>{10, 11, 12}));  // token ids are taken as given
 }
 
+TEST_F(CompletionRequestTest, LogprobsOfEachApi) {
+  const std::string msg = R"({"messages":[{"role":"user","content":"x"}])";
+  auto n_probs = [&](Api api, const std::string& body) {
+    auto r = parse(api, body);
+    EXPECT_TRUE(r.ok()) << body << ": " << (r.ok() ? "" : r.error().message());
+    return r.ok() ? r->n_probs : -100;
+  };
+  EXPECT_EQ(n_probs(Api::kChat, msg + "}"), -1);
+  EXPECT_EQ(n_probs(Api::kChat, msg + R"(,"logprobs":false})"), -1);
+  EXPECT_EQ(n_probs(Api::kChat, msg + R"(,"logprobs":true})"), 0);
+  EXPECT_EQ(n_probs(Api::kChat, msg + R"(,"logprobs":true,"top_logprobs":20})"), 20);
+  EXPECT_EQ(n_probs(Api::kChat, msg + R"(,"logprobs":null,"top_logprobs":null})"), -1);
+  // OpenAI: top_logprobs needs logprobs: true; at most 20.
+  EXPECT_NE(error(Api::kChat, msg + R"(,"top_logprobs":2})").find("'top_logprobs' requires"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, msg + R"(,"logprobs":false,"top_logprobs":2})").find("requires"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, msg + R"(,"logprobs":true,"top_logprobs":21})").find("'top_logprobs'"),
+            std::string::npos);
+  EXPECT_NE(error(Api::kChat, msg + R"(,"logprobs":true,"top_logprobs":-1})").find("'top_logprobs'"),
+            std::string::npos);
+  EXPECT_NE(error(Api::kChat, msg + R"(,"logprobs":1})").find("'logprobs'"), std::string::npos);
+  EXPECT_EQ(n_probs(Api::kCompletions, R"({"prompt":"x"})"), -1);
+  EXPECT_EQ(n_probs(Api::kCompletions, R"({"prompt":"x","logprobs":0})"), 0);
+  EXPECT_EQ(n_probs(Api::kCompletions, R"({"prompt":"x","logprobs":5})"), 5);
+  EXPECT_NE(error(Api::kCompletions, R"({"prompt":"x","logprobs":21})").find("'logprobs'"), std::string::npos);
+  EXPECT_NE(error(Api::kCompletions, R"({"prompt":"x","logprobs":true})").find("'logprobs'"), std::string::npos);
+  EXPECT_NE(error(Api::kCompletions, R"({"prompt":"x","top_logprobs":2})").find("'top_logprobs'"),
+            std::string::npos);
+  EXPECT_EQ(n_probs(Api::kLlamaCompletion, R"({"prompt":"x","n_probs":0})"), -1);  // llama-server: 0 = none
+  EXPECT_EQ(n_probs(Api::kLlamaCompletion, R"({"prompt":"x","n_probs":3,"post_sampling_probs":false})"), 3);
+  EXPECT_NE(error(Api::kLlamaCompletion, R"({"prompt":"x","n_probs":21})").find("'n_probs'"), std::string::npos);
+  EXPECT_NE(error(Api::kLlamaCompletion, R"({"prompt":"x","n_probs":2,"post_sampling_probs":true})")
+                .find("'post_sampling_probs'"), std::string::npos);
+  EXPECT_NE(error(Api::kChat, msg + R"(,"n_probs":2})").find("'n_probs'"), std::string::npos);
+}
+
 TEST_F(CompletionRequestTest, BadFieldsAreNamed) {
   const std::string msg = R"("messages":[{"role":"user","content":"x"}])";
   EXPECT_NE(error(Api::kChat, "{" + msg + R"(,"frobnicate":1})").find("'frobnicate'"), std::string::npos);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "config/serve_config.h"
 #include "test_paths.h"
@@ -100,6 +101,24 @@ TEST(ServeConfig, ApiKeysFromFlagsAndFile) {
   EXPECT_FALSE(parse({"-m", "m.gguf", "--api-key", "a,,b"}).ok());
   EXPECT_FALSE(parse({"-m", "m.gguf", "--api-key", ""}).ok());
   EXPECT_FALSE(parse({"-m", "m.gguf", "--api-key-file", "/no/such/keys"}).ok());
+}
+
+TEST(ServeConfig, ChatTemplateFileIsRead) {
+  const std::string path = test::shared_dir() + "/assets/gemma/google-gemma-4-31B-it.jinja";
+  auto c = parse({"-m", "m.gguf", "--chat-template-file", path});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->chat_template_file, path);
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(c->chat_template_text, text);
+  EXPECT_FALSE(unsupported_serve_flag("--chat-template-file").has_value());
+  auto missing = parse({"-m", "m.gguf", "--chat-template-file", "/no/such/template.jinja"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message().find("/no/such/template.jinja"), std::string::npos);
+  EXPECT_FALSE(parse({"-m", "m.gguf", "--chat-template-file", test::temp_dir()}).ok());  // a directory
+  const std::string empty = test::temp_dir() + "/empty.jinja";
+  std::ofstream(empty).flush();
+  EXPECT_FALSE(parse({"-m", "m.gguf", "--chat-template-file", empty}).ok());
 }
 
 }  // namespace
