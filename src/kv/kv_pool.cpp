@@ -194,8 +194,7 @@ Status KvPool::truncate(int seq, int n_tokens) {
   if (n_tokens == 0) s.lo = 0;
   if (recent_ring_ > 0) {
     s.stage_n = std::clamp(n_tokens - s.stage_first, 0, s.stage_n);
-    s.ring_hi = std::min(s.ring_hi, n_tokens);
-    s.ring_lo = std::min(s.ring_lo, s.ring_hi);
+    s.ring_lo = std::min(s.ring_lo, s.ring_end());
   }
   return ok_status();
 }
@@ -223,8 +222,7 @@ Status KvPool::copy_prefix(int src, int dst, int n_tokens) {
   d.len = n_tokens;
   d.lo = n_tokens == 0 ? 0 : s.lo;
   if (recent_ring_ > 0) {
-    d.ring_hi = std::min(s.ring_hi, n_tokens);
-    d.ring_lo = std::min(s.ring_lo, d.ring_hi);
+    d.ring_lo = std::min(s.ring_lo, d.ring_end());
   }
   const size_t r = static_cast<size_t>(ring_);
   for (Slot& sl : slots_) {

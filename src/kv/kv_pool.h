@@ -121,11 +121,12 @@ class KvPool final : public KvCache {
   struct Seq {
     int len = 0;
     int lo = 0;                 // sliding slots: entries [lo, len) are intact
-    // Recent window: the ring holds positions [ring_lo, ring_hi) (at most recent_ring_ of them); the staging
-    // area holds positions [stage_first, stage_first + stage_n) at rows stage_base.. . ring_hi == stage_first
-    // while stage_n > 0, and ring_hi == len otherwise.
-    int ring_lo = 0, ring_hi = 0;
+    // Recent window: the staging area holds positions [stage_first, stage_first + stage_n) at rows
+    // stage_base.. ; the ring holds the committed positions [ring_lo, ring_end()) (at most recent_ring_ of them).
+    int ring_lo = 0;
     int stage_first = 0, stage_n = 0, stage_base = 0;
+    // Committed positions end where the staged ones begin, or at the length when nothing is staged.
+    int ring_end() const { return stage_n > 0 ? stage_first : len; }
     std::vector<int32_t> pages; // full slots: logical page -> physical page
   };
 

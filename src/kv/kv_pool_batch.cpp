@@ -115,7 +115,7 @@ void KvPool::add_runs(int slot, int seq, int first, int last, std::vector<KvRun>
 void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const AttnQuery> rows, const float* q,
                        float scale, float* out) const {
   const Slot& s = slots_[static_cast<size_t>(slot)];
-  std::vector<KvRun> runs;
+  std::vector<KvRun> runs, recent;
   std::vector<uint32_t> run_begin{0};
   for (const AttnQuery& row : rows) {
     const Seq& sq = seqs_[static_cast<size_t>(row.seq)];
@@ -124,7 +124,7 @@ void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const 
     SPECULA_CHECK(s.window == 0 || row.first >= sq.lo, "sliding entry {} of sequence {} was overwritten", row.first,
                   row.seq);
     // Packed entries first, then the recent window's copies (positions in order either way).
-    std::vector<KvRun> recent;
+    recent.clear();
     const int split = recent_ring_ > 0 ? add_recent_runs(slot, row.seq, row.first, row.last, recent) : row.last + 1;
     if (split > row.first) add_runs(slot, row.seq, row.first, split - 1, runs);
     runs.insert(runs.end(), recent.begin(), recent.end());

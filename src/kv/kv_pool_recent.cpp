@@ -28,8 +28,7 @@ void KvPool::recent_begin_batch(std::span<const KvRowRef> rows) {
     const int keep = first[static_cast<size_t>(q)] >= 0 ? std::min(s.len, first[static_cast<size_t>(q)]) : s.len;
     if (s.stage_n > 0) commit_staging(q, q, std::min(keep, s.stage_first + s.stage_n));
     s.stage_n = 0;
-    s.ring_hi = std::min(s.ring_hi, keep);
-    s.ring_lo = std::min(s.ring_lo, s.ring_hi);
+    s.ring_lo = std::min(s.ring_lo, keep);  // committed up to keep (the batch below stages from there)
   }
   // Stage this batch: each sequence's rows are contiguous in the staging area.
   int base = 0;
@@ -54,7 +53,7 @@ void KvPool::commit_staging(int src, int dst, int end) {
   const Seq& s = seqs_[static_cast<size_t>(src)];
   Seq& d = seqs_[static_cast<size_t>(dst)];
   if (end <= s.stage_first) return;
-  SPECULA_DCHECK(d.ring_hi == s.stage_first);
+  SPECULA_DCHECK(end <= s.stage_first + s.stage_n);
   const int from = std::max(s.stage_first, end - recent_ring_);
   for (Slot& sl : slots_) {
     const size_t n = copy_bytes(sl.shape);
@@ -65,7 +64,6 @@ void KvPool::commit_staging(int src, int dst, int end) {
       std::memcpy(sl.rv.data() + to, sl.sv.data() + at, n);
     }
   }
-  d.ring_hi = end;
   d.ring_lo = std::max(d.ring_lo, end - recent_ring_);
 }
 
@@ -90,8 +88,8 @@ int KvPool::add_recent_runs(int slot, int seq, int first, int last, std::vector<
   const int lo = std::max(first, last - options_.recent + 1);
   // Staged part: [max(lo, stage_first), last].
   const int staged = sq.stage_n > 0 ? std::max(lo, sq.stage_first) : last + 1;
-  const int ring_end = std::min({staged, sq.ring_hi, last + 1});  // ring part: [ring_from, ring_end)
-  const int ring_from = std::max({lo, sq.ring_lo, sq.ring_hi - recent_ring_});
+  const int ring_end = std::min({staged, sq.ring_end(), last + 1});  // ring part: [ring_from, ring_end)
+  const int ring_from = std::max({lo, sq.ring_lo, sq.ring_end() - recent_ring_});
   const int covered = ring_from < ring_end ? ring_from : staged;
   for (int p = ring_from; p < ring_end;) {
     const int m = std::min(ring_end - p, recent_ring_ - p % recent_ring_);  // up to the ring's wrap
