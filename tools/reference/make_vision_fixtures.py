@@ -31,6 +31,8 @@ import transformers
 from PIL import Image
 from transformers import AutoProcessor, Gemma4Config, Gemma4ForConditionalGeneration
 
+from make_text_fixtures import ROPE, randomize  # the same weight distribution and RoPE layout as the text fixtures
+
 IMAGES = ["chelsea.png", "llamacpp-mtmd-test-1-positive.png"]  # 451x300 landscape, 429x806 portrait RGBA
 PROMPT = "<bos>Compare<|image|>with<|image|>: the first"
 
@@ -56,29 +58,12 @@ CONFIGS = {
         vision=dict(standardize=False, use_clipped_linears=True)),
 }
 
-ROPE = {
-    "full_attention": {"partial_rotary_factor": 0.25, "rope_theta": 1000000.0, "rope_type": "proportional"},
-    "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"},
-}
 VISION_BASE = dict(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=2,
                    num_key_value_heads=2, head_dim=16, patch_size=16, pooling_kernel_size=3,
                    position_embedding_size=64, rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
                    rope_parameters={"rope_theta": 100.0, "rope_type": "axial"})
 TOP_IDS = dict(boi_token_id=4, eoi_token_id=5, image_token_id=6, boa_token_id=7, eoa_token_index=8,
                audio_token_id=9, video_token_id=10)
-
-
-def randomize(model, ple_dim, gen):
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() >= 2:
-                width = ple_dim if "embed_tokens_per_layer" in name else p.shape[-1]
-                p.copy_(torch.randn(p.shape, generator=gen) / width ** 0.5)
-            else:
-                p.copy_(torch.rand(p.shape, generator=gen) + 0.5)
-        for name, b in model.named_buffers():
-            if name.endswith("layer_scalar"):
-                b.copy_(torch.rand(b.shape, generator=gen) * 0.6 + 0.7)
 
 
 def clippable_modules(model):
