@@ -6,13 +6,14 @@ one-line error, never by a signal). Greedy tokens are checked against `specula r
 import concurrent.futures as cf
 import json
 import os
-import socket
 import subprocess
 import time
 
 import openai
 import pytest
 import requests
+
+from serve_util import free_port, wait_healthy
 
 SPECULA = os.environ["SPECULA_BIN"]
 
@@ -29,12 +30,6 @@ def models(tmp_path_factory):
     return {"tiny": str(tiny), "asst": str(asst), "mmproj": str(mmproj), "dir": d}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, model, *args):
         self.port = free_port()
@@ -43,17 +38,7 @@ class Server:
                                       "-t", "1", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def wait_ready(self, timeout=20):
-        end = time.time() + timeout
-        while time.time() < end:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return True
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("server did not become ready")
+        return wait_healthy(self.proc, self.url, timeout)
 
     def alive(self):
         return self.proc.poll() is None and requests.get(self.url + "/health", timeout=5).status_code == 200

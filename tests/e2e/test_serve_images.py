@@ -15,7 +15,6 @@ import json
 import os
 import random
 import re
-import socket
 import struct
 import subprocess
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 import openai
 import pytest
 import requests
+
+from serve_util import free_port, wait_healthy
 
 SPECULA = os.environ["SPECULA_BIN"]
 SHARED = Path(os.environ["SPECULA_SHARED_DIR"])
@@ -54,12 +55,6 @@ def models(tmp_path_factory):
     return out
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """A `specula serve` process whose log goes to a file (read with log())."""
 
@@ -72,17 +67,7 @@ class Server:
                                       *args], stdout=self.log_file, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout=30):
-        end = time.time() + timeout
-        while time.time() < end:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return True
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("server did not become ready")
+        return wait_healthy(self.proc, self.url, timeout)
 
     def log(self):
         return self.log_path.read_text(errors="replace")

@@ -12,13 +12,13 @@ import concurrent.futures as cf
 import itertools
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from test_serve_images import free_port, png
+from serve_util import free_port, wait_healthy
+from test_serve_images import png
 
 SPECULA = os.environ["SPECULA_BIN"]
 
@@ -56,20 +56,6 @@ def command(files, head, spec, mmproj, np_, ctx, codec, port):
     if mmproj:
         args += ["--mmproj", files["mmproj"], "--image-max-tokens", "70"]
     return args
-
-
-def wait_ready(proc, url, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            if requests.get(url + "/health", timeout=1).status_code == 200:
-                return True
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.02)
-    return False
 
 
 def check_requests(url, mmproj, ctx, files):
@@ -114,7 +100,7 @@ def run_once(files, combo):
             if rc != 1 or len(lines) != 1 or not lines[0].startswith("specula serve: "):
                 return f"expected a one-line refusal, got rc {rc}: {lines}"
             return ""
-        if not wait_ready(proc, url):
+        if not wait_healthy(proc, url, 30, poll=0.02, raise_on_timeout=False):
             log.seek(0)
             return f"did not start (rc {proc.poll()}): {log.read().decode(errors='replace')[-400:]}"
         problem = check_requests(url, mmproj, ctx, files)
