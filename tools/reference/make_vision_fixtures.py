@@ -192,7 +192,6 @@ def reference(name, spec, shared_dir, images_dir, out_dir):
     pix = inputs["pixel_values"].float().numpy()
     pos = inputs["image_position_ids"].numpy()
     per_image, offset, spans = [], 0, []
-    soft_positions = [i for i, t in enumerate(ids) if t == 6]
     runs, start = [], None
     for i, t in enumerate(ids):
         if t == 6 and start is None:
