@@ -8,12 +8,6 @@
 #include "kv/attention.h"
 
 namespace specula::kv {
-namespace {
-
-// Bytes of one recent-window entry of one side (K or V): f16 values of every KV head.
-size_t recent_row_bytes(const KvSlotShape& shape) { return static_cast<size_t>(shape.width()) * 2; }
-
-}  // namespace
 
 Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, int& ring,
                         int& n_pages, int& recent_ring) {

@@ -134,6 +134,8 @@ class KvPool final : public KvCache {
   static Status validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, int& ring,
                          int& n_pages, int& recent_ring);
   size_t entry(int slot, int seq, int pos) const;  // entry index in the slot's arrays
+  // Bytes of one recent-window copy of one side (K or V): f16 values of every KV head.
+  static size_t recent_row_bytes(const KvSlotShape& shape) { return static_cast<size_t>(shape.width()) * 2; }
   bool has_sliding() const { return max_window_ > 0; }
   Status check_truncate(int seq, int n_tokens) const;
   // Keys of the batch minus their sequence's center (recording position 0's key first); returns centered_.

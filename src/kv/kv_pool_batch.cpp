@@ -134,7 +134,7 @@ void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const 
   if (recent_ring_ > 0) {
     packed.k_recent = &s.kr;
     packed.v_recent = &s.vr;
-    packed.recent_stride = static_cast<size_t>(s.shape.width()) * 2;
+    packed.recent_stride = recent_row_bytes(s.shape);
   }
   cpu::packed_attention(pool, packed, n_heads, PackedRows{runs, run_begin}, q, scale, out);
 }

@@ -9,12 +9,6 @@
 #include "kv/kv_pool.h"
 
 namespace specula::kv {
-namespace {
-
-size_t copy_bytes(const KvSlotShape& shape) { return static_cast<size_t>(shape.width()) * 2; }
-
-}  // namespace
-
 void KvPool::recent_begin_batch(std::span<const KvRowRef> rows) {
   // Per sequence: the batch's first position and row count (rows of a sequence are consecutive positions).
   std::vector<int> first(static_cast<size_t>(options_.n_seq), -1), count(static_cast<size_t>(options_.n_seq), 0);
@@ -41,7 +35,7 @@ void KvPool::recent_begin_batch(std::span<const KvRowRef> rows) {
     base += count[static_cast<size_t>(q)];
   }
   for (Slot& sl : slots_) {
-    const size_t need = static_cast<size_t>(base) * copy_bytes(sl.shape);
+    const size_t need = static_cast<size_t>(base) * recent_row_bytes(sl.shape);
     if (sl.sk.size() < need) {
       sl.sk.resize(need);
       sl.sv.resize(need);
@@ -56,7 +50,7 @@ void KvPool::commit_staging(int src, int dst, int end) {
   SPECULA_DCHECK(end <= s.stage_first + s.stage_n);
   const int from = std::max(s.stage_first, end - recent_ring_);
   for (Slot& sl : slots_) {
-    const size_t n = copy_bytes(sl.shape);
+    const size_t n = recent_row_bytes(sl.shape);
     for (int p = from; p < end; ++p) {
       const size_t at = static_cast<size_t>(s.stage_base + p - s.stage_first) * n;
       const size_t to = (static_cast<size_t>(dst) * static_cast<size_t>(recent_ring_) + static_cast<size_t>(p % recent_ring_)) * n;
@@ -71,7 +65,7 @@ void KvPool::write_recent(Slot& s, const KvRowRef& row, size_t h, const float* k
   const Seq& sq = seqs_[static_cast<size_t>(row.seq)];
   SPECULA_DCHECK(row.pos >= sq.stage_first && row.pos < sq.stage_first + sq.stage_n);
   const size_t d = static_cast<size_t>(s.shape.head_dim);
-  const size_t off = static_cast<size_t>(sq.stage_base + row.pos - sq.stage_first) * copy_bytes(s.shape) + h * s.kr.head_bytes();
+  const size_t off = static_cast<size_t>(sq.stage_base + row.pos - sq.stage_first) * recent_row_bytes(s.shape) + h * s.kr.head_bytes();
   thread_local std::vector<float> buf;
   buf.assign(k, k + d);
   s.kc.to_storage(buf.data());
@@ -84,7 +78,7 @@ void KvPool::write_recent(Slot& s, const KvRowRef& row, size_t h, const float* k
 int KvPool::add_recent_runs(int slot, int seq, int first, int last, std::vector<KvRun>& runs) const {
   const Slot& s = slots_[static_cast<size_t>(slot)];
   const Seq& sq = seqs_[static_cast<size_t>(seq)];
-  const size_t n = copy_bytes(s.shape);
+  const size_t n = recent_row_bytes(s.shape);
   const int lo = std::max(first, last - options_.recent + 1);
   // Staged part: [max(lo, stage_first), last].
   const int staged = sq.stage_n > 0 ? std::max(lo, sq.stage_first) : last + 1;
