@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "../tokenizer/tokenizer_test_util.h"
 #include "format/gguf_reader.h"
 #include "server/completion_request.h"
 #include "test_paths.h"
@@ -13,9 +14,7 @@ namespace {
 class CompletionRequestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto file = format::GgufFile::open(test::shared_dir() + "/assets/llamacpp-vocab/ggml-vocab-llama-spm.gguf");
-    ASSERT_TRUE(file.ok()) << file.error().message();
-    auto tok = tokenizer::Tokenizer::from_gguf(file.value());
+    auto tok = tokenizer::testing::load_tokenizer(tokenizer::testing::vocab_dir() + "/ggml-vocab-llama-spm.gguf");
     ASSERT_TRUE(tok.ok()) << tok.error().message();
     tok_.emplace(std::move(tok.value()));
     config_.n_parallel = 2;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../tokenizer/tokenizer_test_util.h"
 #include "format/gguf_reader.h"
 #include "test_paths.h"
 
@@ -17,9 +18,7 @@ constexpr int32_t byte_token(int b) { return 3 + b; }
 class LogprobsJsonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto file = format::GgufFile::open(test::shared_dir() + "/assets/llamacpp-vocab/ggml-vocab-llama-spm.gguf");
-    ASSERT_TRUE(file.ok()) << file.error().message();
-    auto tok = tokenizer::Tokenizer::from_gguf(file.value());
+    auto tok = tokenizer::testing::load_tokenizer(tokenizer::testing::vocab_dir() + "/ggml-vocab-llama-spm.gguf");
     ASSERT_TRUE(tok.ok()) << tok.error().message();
     tok_.emplace(std::move(tok.value()));
     auto the = tok_->tokenize("the", {.add_special = false});  // one piece "▁the" (space prefix)
