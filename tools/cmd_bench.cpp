@@ -25,6 +25,7 @@ config::FlagParser bench_flags() {
   p.add({{"-ctk", "--cache-type-k"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-ctv", "--cache-type-v"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
+  add_activations_flag(p);
   p.add({{"--bandwidth"}, config::FlagKind::kValue, "machine read bandwidth in GB/s (default: measured)", "", "GBPS"});
   p.add({{"--mtp-head"}, config::FlagKind::kValue,
          "also time one MTP assistant draft step and a verify pass against one target decode step", "", "FILE"});
@@ -151,6 +152,7 @@ int cmd_bench(const Args& args) {
   if (!ub.ok()) return fail("bench", ub.error().message());
   auto bw = flags->get_double("--bandwidth", 0.001, 1e6);
   if (!bw.ok()) return fail("bench", bw.error().message());
+  if (Status st = apply_activations(*flags); !st.ok()) return fail("bench", st.error().message());
   auto threads = thread_count(*flags);
   if (!threads.ok()) return fail("bench", threads.error().message());
   auto model = model::TextModel::load(*path);

@@ -31,11 +31,9 @@ config::FlagParser kl_flags() {
          "positions below each query read from f16 copies when a cache type is block-quantized (0 = off)",
          std::to_string(kv::kDefaultRecentWindow),
          "N"});
-  p.add({{"--float-activations"},
-         config::FlagKind::kSwitch,
-         "matmuls on float32 activations (dequantized weights) instead of int8-quantized ones: slower, and the "
-         "KL then measures the cache alone (activation rounding amplifies any perturbation on some models)",
-         ""});
+  add_activations_flag(p);
+  p.add({{"--base-activations"}, config::FlagKind::kValue,
+         "activations of the baseline pass (e.g. f32 for a float reference)", "as --activations", "MODE"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
   return p;
 }
@@ -54,6 +52,11 @@ Result<runtime::KlOptions> kl_options(const config::FlagValues& f) {
   auto base = kv::parse_cache_types(f.get("--base-type-k").value_or("f16"), f.get("--base-type-v").value_or("f16"));
   if (!base.ok()) return make_error(ErrorCode::kInvalidArgument, "--base-type-k/v: {}", base.error().message());
   o.base = base.value();
+  SPECULA_TRY(o.test_activations, activations(f));
+  o.base_activations = o.test_activations;
+  if (f.get("--base-activations")) {
+    SPECULA_TRY(o.base_activations, activations(f, "--base-activations"));
+  }
   return o;
 }
 
@@ -102,11 +105,10 @@ int cmd_kl(const Args& args) {
   if (!tokens.ok()) return fail("kl", tokens.error().message());
   tokens->insert(tokens->begin(), *bos);
   ThreadPool pool(threads.value());
-  const bool float_act = flags->has("--float-activations");
-  kernels::cpu::set_float_activations(float_act);
-  std::fprintf(stderr, "kl: %zu tokens, n_ctx=%d, baseline %s, test %s, %s activations\n", tokens->size(),
-               options->n_ctx, pair_name(options->base).c_str(), pair_name(options->test).c_str(),
-               float_act ? "float32" : "int8-quantized");
+  std::fprintf(stderr, "kl: %zu tokens, n_ctx=%d, baseline %s (%s activations), test %s (%s activations)\n",
+               tokens->size(), options->n_ctx, pair_name(options->base).c_str(),
+               kernels::cpu::act_precision_name(options->base_activations), pair_name(options->test).c_str(),
+               kernels::cpu::act_precision_name(options->test_activations));
   auto r = runtime::kl_divergence(pool, *model.value(), tokens.value(), *bos, options.value(), [&](int c, double ppl) {
     std::fprintf(stderr, "[%d]%.4f,", c + 1, ppl);
     std::fflush(stderr);

@@ -27,6 +27,7 @@ config::FlagParser logits_flags() {
   p.add({{"-ctk", "--cache-type-k"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-ctv", "--cache-type-v"}, config::FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
+  add_activations_flag(p);
   p.add({{"--mmproj"}, config::FlagKind::kValue, "vision projector GGUF (needed by --image)", "", "FILE"});
   p.add({{"--image"}, config::FlagKind::kRepeated, "image for the next image block of --tokens (repeatable)", "", "FILE"});
   p.add({{"--image-max-tokens"}, config::FlagKind::kValue, "soft tokens per image: 70, 140, 280, 560 or 1120", "280"});
@@ -77,6 +78,7 @@ int cmd_logits(const Args& args) {
   if (!model_path || !token_text || !out_path) return fail("logits", "-m, --tokens and --out are required");
   auto ubatch = flags->get_int("--ubatch-size", 1, 1 << 20);  // flags are keyed by their longest spelling
   if (!ubatch.ok()) return fail("logits", ubatch.error().message());
+  if (Status st = apply_activations(*flags); !st.ok()) return fail("logits", st.error().message());
   auto threads = thread_count(*flags);
   if (!threads.ok()) return fail("logits", threads.error().message());
   auto tokens = parse_token_list(*token_text);

@@ -20,6 +20,7 @@ config::FlagParser perplexity_flags() {
   p.add({{"--chunks"}, config::FlagKind::kValue, "score at most N chunks (-1 = all)", "-1"});
   p.add({{"-ub", "--ubatch-size"}, config::FlagKind::kValue, "prefill chunk size", "512"});
   p.add({{"-t", "--threads"}, config::FlagKind::kValue, "CPU threads", "all cores"});
+  add_activations_flag(p);
   return p;
 }
 
@@ -42,6 +43,7 @@ int cmd_perplexity(const Args& args) {
   if (!chunks.ok()) return fail("perplexity", chunks.error().message());
   auto ub = flags->get_int("--ubatch-size", 1, 1 << 20);
   if (!ub.ok()) return fail("perplexity", ub.error().message());
+  if (Status st = apply_activations(*flags); !st.ok()) return fail("perplexity", st.error().message());
   auto threads = thread_count(*flags);
   if (!threads.ok()) return fail("perplexity", threads.error().message());
   auto text = read_file(*text_path);

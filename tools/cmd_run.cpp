@@ -191,6 +191,7 @@ int cmd_run(const Args& args) {
   auto settings = run_settings(flags.value());
   if (!settings.ok()) return fail("run", settings.error().message());
   const RunSettings& s = settings.value();
+  kernels::cpu::set_act_precision(s.activations);
   auto model = model::TextModel::load(s.model_path);
   if (!model.ok()) return fail("run", model.error().message());
   // A model file without a tokenizer can still run a prompt given as ids (--tokens); only ids are printed.

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "config/serve_config.h"
+#include "kernels/ops.h"
 #include "kv/cache_types.h"
 #include "runtime/engine.h"
 #include "server/http_server.h"
@@ -46,6 +47,9 @@ Result<runtime::EngineOptions> engine_options(const config::ServeConfig& c) {
   SPECULA_TRY(o.cache_types, kv::parse_cache_types(c.cache_type_k, c.cache_type_v));
   auto draft = kv::parse_cache_types(c.cache_type_k_draft, c.cache_type_v_draft);
   if (!draft.ok()) return draft.error().with_context("-ctkd/-ctvd");
+  if (!kernels::cpu::parse_act_precision(c.activations)) {
+    return make_error(ErrorCode::kInvalidArgument, "--activations must be int8, int8x2 or f32, got '{}'", c.activations);
+  }
   return o;
 }
 
@@ -69,6 +73,7 @@ int serve(const config::ServeConfig& cfg, const runtime::EngineOptions& options,
   std::thread http_thread([&] { http.serve(); });
   http.wait_until_serving();
   log::info("listening on http://{}:{} (loading the model)", cfg.host, cfg.port);
+  kernels::cpu::set_act_precision(*kernels::cpu::parse_act_precision(cfg.activations));
   auto engine = runtime::Engine::create(options);
   if (!engine.ok()) {
     http.stop();

@@ -38,6 +38,7 @@ config::FlagParser run_flags() {
   p.add({{"-ctk", "--cache-type-k"}, FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-ctv", "--cache-type-v"}, FlagKind::kValue, kv::kCacheTypeHelp, kv::kCacheTypeDefault, "TYPE"});
   p.add({{"-t", "--threads"}, FlagKind::kValue, "CPU threads", "all cores"});
+  add_activations_flag(p);
   p.add({{"--print-ids"}, FlagKind::kSwitch, "print the generated token ids on one line after the text", ""});
   p.add({{"--no-display-prompt"}, FlagKind::kSwitch, "do not echo the prompt before the generated text", ""});
   p.add({{"--mmproj"}, FlagKind::kValue, "vision projector GGUF (needed by --image)", "", "FILE"});
@@ -122,6 +123,7 @@ Result<RunSettings> run_settings(const config::FlagValues& f) {
   if (ub) r.ubatch = static_cast<int>(*ub);
   SPECULA_TRY(r.cache_types, kv::parse_cache_types(f.get("--cache-type-k"), f.get("--cache-type-v")));
   SPECULA_TRY(r.threads, thread_count(f));
+  SPECULA_TRY(r.activations, activations(f));
   r.print_ids = f.has("--print-ids");
   r.echo_prompt = !f.has("--no-display-prompt");
   SPECULA_TRY(r.spec, config::spec_config_from_flags(f));

@@ -8,6 +8,7 @@
 #include "base/result.h"
 #include "config/flags.h"
 #include "config/speculative.h"
+#include "kernels/ops.h"
 #include "kv/cache_types.h"
 #include "runtime/sampler_config.h"
 #include "runtime/stop_config.h"
@@ -30,6 +31,7 @@ struct RunSettings {
   int ubatch = 512;
   kv::CacheTypes cache_types;                 // -ctk / -ctv
   int threads = 1;
+  kernels::cpu::ActPrecision activations = kernels::cpu::ActPrecision::kInt8;  // --activations
   bool print_ids = false;
   bool echo_prompt = true;
   config::SpecConfig spec;   // --spec-type / --mtp-head / --draft-block-size

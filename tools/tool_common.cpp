@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "base/thread_pool.h"
+#include "kernels/ops.h"
 
 namespace specula::tools {
 
@@ -31,6 +32,23 @@ Result<std::vector<int32_t>> parse_token_list(const std::string& text) {
   }
   SPECULA_RETURN_IF_ERROR(flush());
   return ids;
+}
+
+void add_activations_flag(config::FlagParser& parser) {
+  parser.add({{"--activations"}, config::FlagKind::kValue, kernels::cpu::kActPrecisionHelp, "int8", "MODE"});
+}
+
+Result<kernels::cpu::ActPrecision> activations(const config::FlagValues& flags, const char* flag) {
+  const std::string name = flags.get(flag).value_or("int8");
+  const auto p = kernels::cpu::parse_act_precision(name);
+  if (!p) return make_error(ErrorCode::kInvalidArgument, "{} must be int8, int8x2 or f32, got '{}'", flag, name);
+  return *p;
+}
+
+Status apply_activations(const config::FlagValues& flags) {
+  SPECULA_TRY(const auto p, activations(flags));
+  kernels::cpu::set_act_precision(p);
+  return ok_status();
 }
 
 Result<int> thread_count(const config::FlagValues& flags) {

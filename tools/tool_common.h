@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "config/flags.h"
+#include "kernels/ops.h"
 
 namespace specula::tools {
 
@@ -15,5 +16,11 @@ Result<std::vector<int32_t>> parse_token_list(const std::string& text);
 
 // -t/--threads (default: all hardware threads).
 Result<int> thread_count(const config::FlagValues& flags);
+
+// --activations int8|int8x2|f32 (kernels::cpu::ActPrecision): adds the flag / reads it / reads it and applies it
+// process-wide with kernels::cpu::set_act_precision (tools call that before any work starts).
+void add_activations_flag(config::FlagParser& parser);
+Result<kernels::cpu::ActPrecision> activations(const config::FlagValues& flags, const char* flag = "--activations");
+Status apply_activations(const config::FlagValues& flags);
 
 }  // namespace specula::tools

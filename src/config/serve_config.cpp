@@ -179,6 +179,9 @@ FlagParser serve_flags() {
   p.add({{"-ctv", "--cache-type-v"}, K::kValue, "KV cache V type (as -ctk)", "f16", "TYPE"});
   p.add({{"-ctkd", "--cache-type-k-draft"}, K::kValue, "draft model K cache type (the MTP assistant reads the target's cache)", "f16", "TYPE"});
   p.add({{"-ctvd", "--cache-type-v-draft"}, K::kValue, "draft model V cache type", "f16", "TYPE"});
+  p.add({{"--activations"}, K::kValue,
+         "CPU matmul activations: int8 (fastest), int8x2 (int8 plus its rounding residual: ~127x less activation "
+         "rounding, slower prefill), f32 (dequantized weights, slow)", "int8", "MODE"});
   add_spec_flags(p);
   p.add({{"-mm", "--mmproj"}, K::kValue,
          "vision projector GGUF (llama.cpp's mmproj, gemma4v): image input (inline data URIs / base64) on the chat "
@@ -219,6 +222,7 @@ Result<ServeConfig> make_serve_config(const FlagValues& f) {
   if (auto v = f.get("--cache-type-v")) c.cache_type_v = *v;
   if (auto v = f.get("--cache-type-k-draft")) c.cache_type_k_draft = *v;
   if (auto v = f.get("--cache-type-v-draft")) c.cache_type_v_draft = *v;
+  if (auto v = f.get("--activations")) c.activations = *v;
   SPECULA_TRY(c.spec, spec_config_from_flags(f));
   SPECULA_RETURN_IF_ERROR(read_vision(f, c));
   SPECULA_RETURN_IF_ERROR(read_chat_template(f, c));
@@ -247,8 +251,8 @@ std::vector<std::string> ServeConfig::describe() const {
                               metrics ? "on" : "off", slots_endpoint ? "on" : "off"));
   lines.push_back(fmt::format("scheduler: {} slots x {} tokens, prefill chunk {}, queue {}, {} threads", n_parallel,
                               n_ctx, ubatch, queue_max, threads));
-  lines.push_back(fmt::format("kv cache: K {}, V {} (draft K {}, V {})", cache_type_k, cache_type_v,
-                              cache_type_k_draft, cache_type_v_draft));
+  lines.push_back(fmt::format("kv cache: K {}, V {} (draft K {}, V {}); matmul activations {}", cache_type_k,
+                              cache_type_v, cache_type_k_draft, cache_type_v_draft, activations));
   lines.push_back(fmt::format("speculation: {}", config::describe(spec)));
   if (const auto* v = std::get_if<VisionOn>(&vision)) {
     lines.push_back(fmt::format("vision: {} ({} tokens per image)", v->mmproj_path, v->image_max_tokens));

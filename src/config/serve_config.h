@@ -54,6 +54,7 @@ struct ServeConfig {
   int n_predict = -1;                 // default max tokens of a request (-1: until a stop or the context end)
   ServeSampling sampling;
   std::string cache_type_k = "f16", cache_type_v = "f16";
+  std::string activations = "int8";  // --activations: checked where the kernels are known (kernels/ops.h)
   std::string cache_type_k_draft = "f16", cache_type_v_draft = "f16";  // a draft model's own cache (the MTP
                                                                         // assistant has none: accepted, noted)
   SpecConfig spec;

@@ -9,7 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string_view>
 
 #include "base/thread_pool.h"
 #include "kernels/matrix_view.h"
@@ -51,13 +53,28 @@ SPECULA_KERNEL_OPS
 namespace cpu {
 SPECULA_KERNEL_OPS
 
-// Process-wide measurement mode: when on, matmul multiplies each dequantized weight row with the float32
-// activations (float accumulation in 16 lanes, summed in double) instead of quantizing activations to int8
-// blocks first. Several times slower; it removes activation rounding from quality measurements (specula kl
-// --float-activations), where models with large activation outliers (Gemma) otherwise turn any small
-// perturbation into flipped int8 roundings. Set it before starting work, not while a matmul runs.
-void set_float_activations(bool on);
-bool float_activations();
+// How the CPU matmuls treat their float32 activations (process-wide: set it before work starts, never while
+// a matmul runs; every mode is batch-invariant and independent of the thread count).
+enum class ActPrecision {
+  // One int8 block quantization per token (llama.cpp's scheme): the fastest. On models with large activation
+  // outliers (Gemma) the rounding is coarse enough that any small upstream perturbation (a KV cache type)
+  // flips roundings downstream: Gemma 3 270M shows a mean KL of 0.006 between an f32 and an f16 cache.
+  kInt8,
+  // int8 plus a second int8 pass over the residual of the first rounding, both through the integer kernels:
+  // the rounding error shrinks ~127x (the f32/f16 cache KL above drops to 0.00003) for about twice the
+  // integer work (prefill ~1.7x slower, decode a few percent: it is bound by reading the weights).
+  kInt8x2,
+  // Dequantized weight rows times the float32 activations: several times slower; a measurement mode.
+  kFloat,
+};
+void set_act_precision(ActPrecision p);
+ActPrecision act_precision();
+// "int8" | "int8x2" | "f32" -> ActPrecision; nullopt for anything else.
+std::optional<ActPrecision> parse_act_precision(std::string_view name);
+const char* act_precision_name(ActPrecision p);
+inline constexpr const char* kActPrecisionHelp =
+    "CPU matmul activations: int8 (fastest), int8x2 (int8 plus its rounding residual: ~127x less activation "
+    "rounding, slower prefill), f32 (dequantized weights, slow; for measurements)";
 }  // namespace cpu
 
 }  // namespace specula::kernels

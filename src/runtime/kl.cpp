@@ -108,7 +108,9 @@ Result<KlResult> kl_divergence(ThreadPool& pool, model::TextModel& model, std::s
     const auto begin = tokens.begin() + static_cast<ptrdiff_t>(c) * n_ctx;
     std::vector<int32_t> chunk(begin, begin + n_ctx);
     chunk[0] = bos;
+    kernels::cpu::set_act_precision(options.base_activations);
     SPECULA_RETURN_IF_ERROR(chunk_logits(pool, model, *base_cache, chunk, first, options.ubatch, la));
+    kernels::cpu::set_act_precision(options.test_activations);
     SPECULA_RETURN_IF_ERROR(chunk_logits(pool, model, *test_cache, chunk, first, options.ubatch, lb));
     for (int j = first; j < n_ctx - 1; ++j) {
       const size_t row = static_cast<size_t>(j - first) * vocab;

@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "kernels/ops.h"
 #include "kv/cache_types.h"
 #include "model/text/text_model.h"
 #include "runtime/perplexity.h"
@@ -22,6 +23,9 @@ struct KlOptions {
   int recent = kv::kDefaultRecentWindow;  // the test cache's recent window (block-quantized types)
   kv::CacheTypes base{kv::KvType::kF16, kv::KvType::kF16};
   kv::CacheTypes test{kv::KvType::kF16, kv::KvType::kF16};
+  // Matmul activation precision of each pass (set process-wide around the pass; see kernels/ops.h).
+  kernels::cpu::ActPrecision base_activations = kernels::cpu::ActPrecision::kInt8;
+  kernels::cpu::ActPrecision test_activations = kernels::cpu::ActPrecision::kInt8;
 };
 
 struct KlResult {
@@ -37,7 +41,7 @@ struct KlResult {
   double top1_agreement() const;   // fraction of scored tokens with the same argmax
 };
 
-// tokens: the whole tokenized text, BOS first. Errors: as perplexity(), and cache creation errors (a type
+// tokens: the whole tokenized text, BOS first. Leaves the process-wide activation precision at the test pass's. Errors: as perplexity(), and cache creation errors (a type
 // that cannot store a layer's head dim, memory).
 Result<KlResult> kl_divergence(ThreadPool& pool, model::TextModel& model, std::span<const int32_t> tokens, int32_t bos,
                                const KlOptions& options, const ChunkCallback& on_chunk);

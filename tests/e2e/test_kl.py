@@ -117,9 +117,10 @@ def test_bench_reports_the_cache(tiny):
     assert "kv cache: K turbo4, V turbo3" in out
 
 
-def test_recent_window_and_float_activations(tiny):
+def test_recent_window_and_activation_precision(tiny):
     """The recent window (default 64 positions at f16) lowers turbo3's KL; --kv-recent 0 turns it off. With float32
-    activations an f32 cache is nearly indistinguishable from f16 (the int8 activation rounding is what amplifies it)."""
+    or int8x2 activations an f32 cache is nearly indistinguishable from f16 (the int8 activation rounding is what
+    amplifies it); --base-activations f32 compares against a float reference."""
     def mean(*extra):
         r = specula("kl", "-m", tiny, "-f", TEXT, "-c", "256", "--chunks", "4", *extra)
         return kl_numbers(r.stdout)["mean"], r.stderr
@@ -128,6 +129,15 @@ def test_recent_window_and_float_activations(tiny):
     without, _ = mean("-ctk", "turbo3", "-ctv", "turbo3", "--kv-recent", "0")
     assert with_window < 0.5 * without, (with_window, without)
     int8, _ = mean("-ctk", "f32", "-ctv", "f32")
-    float32, err = mean("-ctk", "f32", "-ctv", "f32", "--float-activations")
-    assert "float32 activations" in err
+    float32, err = mean("-ctk", "f32", "-ctv", "f32", "--activations", "f32")
+    assert "baseline f16/f16 (f32 activations), test f32/f32 (f32 activations)" in err
     assert float32 < 0.1 * int8, (float32, int8)
+    int8x2, _ = mean("-ctk", "f32", "-ctv", "f32", "--activations", "int8x2")
+    assert int8x2 < 0.1 * int8, (int8x2, int8)
+    # Against a float32 reference, int8x2 is much closer than int8 (same f16 cache in both passes).
+    vs_int8, _ = mean("--base-activations", "f32")
+    vs_int8x2, err = mean("--base-activations", "f32", "--activations", "int8x2")
+    assert "baseline f16/f16 (f32 activations), test f16/f16 (int8x2 activations)" in err
+    assert vs_int8x2 < 0.1 * vs_int8, (vs_int8x2, vs_int8)
+    bad = specula("kl", "-m", tiny, "-f", TEXT, "--activations", "int4", ok=False)
+    assert bad.returncode != 0 and "--activations must be int8, int8x2 or f32" in bad.stderr

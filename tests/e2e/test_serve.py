@@ -301,6 +301,7 @@ GOOD_FLAGS = [
     ["--mtp-head", "ASST", "--spec-type", "mtp", "--draft-block-size", "2", "-np", "4"],
     ["--spec-type", "ngram", "-np", "4"],
     ["--spec-type", "none"],
+    ["--activations", "int8x2", "--spec-type", "ngram"],
     ["--log-format", "json", "--no-slots", "--metrics", "--threads-http", "3", "--timeout", "30"],
 ]
 BAD_FLAGS = [
@@ -316,6 +317,7 @@ BAD_FLAGS = [
     (["--log-format", "xml"], "--log-format"),
     (["--slots", "--no-slots"], "--no-slots"),
     (["-ub", "1024", "-b", "256"], "-b"),
+    (["--activations", "int4"], "--activations"),
 ]
 
 

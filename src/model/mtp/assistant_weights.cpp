@@ -122,6 +122,7 @@ Result<AssistantWeights> bind_assistant_weights(const format::GgufFile& f, Assis
   TensorBinder b(f);
   AssistantWeights w;
   w.token_embd = b.matrix("token_embd.weight", c.hidden, vocab);
+  w.token_embd.int8_only = true;  // the drafter's LM head (kernels/matrix_view.h)
   w.output_norm = b.vector("output_norm.weight", c.hidden);
   int half_full = 0;
   for (const auto& l : c.layers) {

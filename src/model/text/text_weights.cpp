@@ -80,6 +80,7 @@ Result<TextWeights> bind_text_weights(const format::GgufFile& file, const TextCo
   const int64_t vocab = embd->dims[1];
   w.token_embd = b.matrix("token_embd.weight", c.hidden, vocab);
   w.output = b.has("output.weight") ? b.matrix("output.weight", c.hidden, vocab) : w.token_embd;
+  w.output.int8_only = true;
   w.output_norm = b.vector("output_norm.weight", c.hidden);
   if (c.arch == TextArch::kGemma4) {
     int full_dim = 0;

@@ -176,36 +176,79 @@ TEST(Matmul, PublicOpUsesBestTier) {
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
 }
 
-// The float-activation measurement mode (set_float_activations) multiplies the dequantized weights with the
-// activations as given: it must equal ref::matmul on the raw activations within float32 rounding, where the
-// int8 path is off by its activation quantization (which is what the mode exists to remove).
-TEST(Matmul, FloatActivationModeMatchesReferenceOnRawActivations) {
-  std::mt19937 rng(11);
+// Max |y - y_ref| and max |y_ref| of one matmul of every activation precision against ref::matmul on the raw
+// activations, for a row block with an activation outlier (int8 blocks lose the small values next to it).
+struct PrecisionErrors {
+  double int8 = 0, int8x2 = 0, f32 = 0, scale = 0;
+};
+
+PrecisionErrors precision_errors(std::mt19937& rng, GgmlType type, int64_t rows, int64_t cols, int64_t n_tok) {
   ThreadPool pool(2);
-  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kF16}) {
-    SCOPED_TRACE(format::ggml_type_name(type));
-    const int64_t rows = 9, cols = 512, n_tok = 5;
-    const OwnedMatrix w = test::random_matrix(rng, type, rows, cols, false);
-    std::vector<float> x = test::random_floats(rng, static_cast<size_t>(n_tok * cols));
-    x[3] = 300.0f;  // an activation outlier: int8 blocks lose the small values next to it
-    std::vector<float> y_ref(static_cast<size_t>(n_tok * rows)), y(y_ref.size()), y_int8(y_ref.size());
-    ref::matmul(pool, w.view, x.data(), n_tok, y_ref.data());
-    cpu::matmul(pool, w.view, x.data(), n_tok, y_int8.data());
-    cpu::set_float_activations(true);
-    ASSERT_TRUE(cpu::float_activations());
+  const OwnedMatrix w = test::random_matrix(rng, type, rows, cols, false);
+  std::vector<float> x = test::random_floats(rng, static_cast<size_t>(n_tok * cols));
+  x[3] = 300.0f;
+  std::vector<float> y_ref(static_cast<size_t>(n_tok * rows)), y(y_ref.size());
+  ref::matmul(pool, w.view, x.data(), n_tok, y_ref.data());
+  PrecisionErrors e;
+  for (const float v : y_ref) e.scale = std::max(e.scale, std::fabs(double{v}));
+  for (const auto p : {cpu::ActPrecision::kInt8, cpu::ActPrecision::kInt8x2, cpu::ActPrecision::kFloat}) {
+    cpu::set_act_precision(p);
+    EXPECT_EQ(cpu::act_precision(), p);
     cpu::matmul(pool, w.view, x.data(), n_tok, y.data());
-    cpu::set_float_activations(false);
-    double err = 0.0, err_int8 = 0.0, scale = 0.0;
-    for (size_t i = 0; i < y.size(); ++i) {
-      err = std::max(err, std::fabs(double{y[i]} - double{y_ref[i]}));
-      err_int8 = std::max(err_int8, std::fabs(double{y_int8[i]} - double{y_ref[i]}));
-      scale = std::max(scale, std::fabs(double{y_ref[i]}));
-    }
-    EXPECT_LT(err, 1e-5 * scale);
-    if (type != GgmlType::kF16) {
-      EXPECT_GT(err_int8, 100.0 * err);  // the int8 path really differs here
-    }
+    double err = 0.0;
+    for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(double{y[i]} - double{y_ref[i]}));
+    (p == cpu::ActPrecision::kInt8 ? e.int8 : p == cpu::ActPrecision::kInt8x2 ? e.int8x2 : e.f32) = err;
   }
+  cpu::set_act_precision(cpu::ActPrecision::kInt8);
+  return e;
+}
+
+// f32 activations: the dequantized weights times the activations as given, equal to ref::matmul within
+// float32 rounding. int8x2: the residual pass removes nearly all of the int8 rounding error (about 127x less,
+// bounded here at 30x with margin), which is what the mode exists for.
+TEST(Matmul, ActivationPrecisionsAgainstReferenceOnRawActivations) {
+  std::mt19937 rng(11);
+  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0,
+                        GgmlType::kF16}) {
+    SCOPED_TRACE(format::ggml_type_name(type));
+    const PrecisionErrors e = precision_errors(rng, type, 9, 512, 5);
+    EXPECT_LT(e.f32, 1e-5 * e.scale);
+    if (type == GgmlType::kF16) {
+      EXPECT_EQ(e.int8, e.int8x2);  // f16 weights take float activations in every mode
+      continue;
+    }
+    EXPECT_GT(e.int8, 100.0 * e.f32);  // the int8 path really differs here
+    EXPECT_LT(e.int8x2 * 30.0, e.int8);
+    EXPECT_LT(e.int8x2, 1e-3 * e.scale);
+  }
+}
+
+// int8x2 keeps the batch and thread invariance of the int8 path: a token's row is bit-identical alone, in a
+// batch of 70 (more than one 64-row tile block once doubled) and with 1 or 3 threads.
+TEST(Matmul, Int8x2IsBatchAndThreadInvariant) {
+  std::mt19937 rng(12);
+  const int64_t rows = 37, cols = 512, n_tok = 70;
+  const OwnedMatrix w = test::random_matrix(rng, GgmlType::kQ4_K, rows, cols, false);
+  const std::vector<float> x = test::random_floats(rng, static_cast<size_t>(n_tok * cols));
+  cpu::set_act_precision(cpu::ActPrecision::kInt8x2);
+  std::vector<float> batch(static_cast<size_t>(n_tok * rows)), batch3(batch.size()), one(static_cast<size_t>(rows));
+  ThreadPool pool1(1), pool3(3);
+  cpu::matmul(pool1, w.view, x.data(), n_tok, batch.data());
+  cpu::matmul(pool3, w.view, x.data(), n_tok, batch3.data());
+  EXPECT_EQ(std::memcmp(batch.data(), batch3.data(), batch.size() * sizeof(float)), 0);
+  for (const int64_t t : {int64_t{0}, int64_t{33}, n_tok - 1}) {
+    cpu::matmul(pool3, w.view, x.data() + t * cols, 1, one.data());
+    EXPECT_EQ(std::memcmp(one.data(), batch.data() + t * rows, one.size() * sizeof(float)), 0) << t;
+  }
+  cpu::set_act_precision(cpu::ActPrecision::kInt8);
+}
+
+TEST(Matmul, ActivationPrecisionNames) {
+  for (const auto p : {cpu::ActPrecision::kInt8, cpu::ActPrecision::kInt8x2, cpu::ActPrecision::kFloat}) {
+    EXPECT_EQ(cpu::parse_act_precision(cpu::act_precision_name(p)), p);
+  }
+  EXPECT_FALSE(cpu::parse_act_precision("int4").has_value());
+  EXPECT_FALSE(cpu::parse_act_precision("").has_value());
 }
 
 }  // namespace
