@@ -31,6 +31,12 @@ config::FlagParser kl_flags() {
          "positions below each query read from f16 copies when a cache type is block-quantized (0 = off)",
          std::to_string(kv::kDefaultRecentWindow),
          "N"});
+  p.add({{"--kv-sink"},
+         config::FlagKind::kValue,
+         "first positions of each sequence kept at f16 (with the recent window); block-quantized keys are centered "
+         "on the mean of their keys 1..N-1 (0 = off: centered on the first key)",
+         std::to_string(kv::kDefaultSinkPositions),
+         "N"});
   add_activations_flag(p);
   p.add({{"--base-activations"}, config::FlagKind::kValue,
          "activations of the baseline pass (e.g. f32 for a float reference)", "as --activations", "MODE"});
@@ -48,6 +54,8 @@ Result<runtime::KlOptions> kl_options(const config::FlagValues& f) {
   o.ubatch = static_cast<int>(ub.value_or(512));
   SPECULA_TRY(const auto recent, f.get_int("--kv-recent", 0, 1 << 20));
   o.recent = static_cast<int>(recent.value_or(kv::kDefaultRecentWindow));
+  SPECULA_TRY(const auto sink, f.get_int("--kv-sink", 0, 1 << 20));
+  o.sink = static_cast<int>(sink.value_or(kv::kDefaultSinkPositions));
   SPECULA_TRY(o.test, kv::parse_cache_types(f.get("--cache-type-k").value_or("f16"), f.get("--cache-type-v").value_or("f16")));
   auto base = kv::parse_cache_types(f.get("--base-type-k").value_or("f16"), f.get("--base-type-v").value_or("f16"));
   if (!base.ok()) return make_error(ErrorCode::kInvalidArgument, "--base-type-k/v: {}", base.error().message());

@@ -15,12 +15,14 @@
 namespace specula::kv {
 
 // n consecutive cache entries (positions in order): entry i's K at k + i * k_stride, V at v + i * v_stride.
-// A recent run holds entries of the recent window instead (PackedSlot::k_recent / v_recent, recent_stride).
+// A recent run holds f16 entries instead (PackedSlot::k_recent / v_recent, recent_stride): the recent window's
+// or the sink's. A raw run's keys are not centered (the sink's): their scores subtract q · the row's key shift.
 struct KvRun {
   const uint8_t* k = nullptr;
   const uint8_t* v = nullptr;
   int n = 0;
   bool recent = false;
+  bool raw = false;
 };
 
 // How one slot's entries are encoded. An entry holds n_kv_heads head vectors back to back.
@@ -42,6 +44,11 @@ struct PackedSlot {
 struct PackedRows {
   std::span<const KvRun> runs;
   std::span<const uint32_t> run_begin;  // n_rows + 1 entries
+  // Per row (or empty): the center its centered keys had subtracted, [n_kv_heads, head_dim] in K's storage
+  // domain, or null. A raw entry's score is scale * q · (k - shift), the same softmax shift as every centered
+  // entry's, so raw and centered keys mix exactly.
+  std::span<const float* const> key_shift;
+  const float* shift(size_t r) const { return key_shift.empty() ? nullptr : key_shift[r]; }
   size_t n_rows() const { return run_begin.empty() ? 0 : run_begin.size() - 1; }
 };
 

@@ -16,6 +16,9 @@ struct Task {
   int chunk = 0;
 };
 
+// Query heads per KV head that a row with a key shift may have (Gemma: up to 16).
+constexpr size_t kMaxGroup = 64;
+
 struct Scratch {
   AlignedVector<float> kbuf, vbuf, scores;
 };
@@ -49,9 +52,20 @@ class Kernel {
     s.scores.resize(g * kChunk);
     // q_ is already in K's storage domain; the group's heads are contiguous.
     const float* qg = q_ + (t.row * static_cast<size_t>(n_heads_) + static_cast<size_t>(t.kv_head) * g) * d;
-    const int n = visit(t, [&](const uint8_t* k, const uint8_t*, int e, bool recent) {
-      const float* kv = key(k, t.kv_head, s.kbuf.data(), recent);
-      for (size_t hh = 0; hh < g; ++hh) s.scores[hh * kChunk + static_cast<size_t>(e)] = simd_.dot(qg + hh * d, kv, d_) * scale_;
+    // q · shift per head of the group, subtracted from raw (uncentered) keys' scores.
+    const float* shift = rows_.shift(t.row);
+    float q_shift[kMaxGroup] = {};
+    SPECULA_CHECK(shift == nullptr || g <= kMaxGroup, "attention: {} query heads per KV head", g);
+    if (shift != nullptr) {
+      for (size_t hh = 0; hh < g; ++hh) q_shift[hh] = simd_.dot(qg + hh * d, shift + static_cast<size_t>(t.kv_head) * d, d_);
+    }
+    const int n = visit(t, [&](const uint8_t* k, const uint8_t*, int e, const KvRun& run) {
+      const float* kv = key(k, t.kv_head, s.kbuf.data(), run.recent);
+      const bool raw = run.raw && shift != nullptr;
+      for (size_t hh = 0; hh < g; ++hh) {
+        const float dot = simd_.dot(qg + hh * d, kv, d_) - (raw ? q_shift[hh] : 0.0f);
+        s.scores[hh * kChunk + static_cast<size_t>(e)] = dot * scale_;
+      }
     });
     for (size_t hh = 0; hh < g; ++hh) {
       float* sc = s.scores.data() + hh * kChunk;
@@ -60,8 +74,8 @@ class Kernel {
       p.sum[hh] = simd_.exp_sum(sc, n, m);
     }
     std::fill(p.acc, p.acc + g * d, 0.0f);
-    visit(t, [&](const uint8_t*, const uint8_t* v, int e, bool recent) {
-      const float* vv = value(v, t.kv_head, s.vbuf.data(), recent);
+    visit(t, [&](const uint8_t*, const uint8_t* v, int e, const KvRun& run) {
+      const float* vv = value(v, t.kv_head, s.vbuf.data(), run.recent);
       for (size_t hh = 0; hh < g; ++hh) simd_.axpy(s.scores[hh * kChunk + static_cast<size_t>(e)], vv, p.acc + hh * d, d_);
     });
   }
@@ -106,7 +120,7 @@ class Kernel {
     return buf;
   }
 
-  // Calls fn(k_entry, v_entry, index in chunk, recent) for the entries of the task's chunk; returns their count.
+  // Calls fn(k_entry, v_entry, index in chunk, run) for the entries of the task's chunk; returns their count.
   template <typename Fn>
   int visit(const Task& t, Fn&& fn) const {
     int skip = t.chunk * kChunk;
@@ -120,7 +134,7 @@ class Kernel {
       const size_t ks = run.recent ? slot_.recent_stride : slot_.k_stride;
       const size_t vs = run.recent ? slot_.recent_stride : slot_.v_stride;
       for (int j = skip; j < run.n && e < kChunk; ++j, ++e) {
-        fn(run.k + static_cast<size_t>(j) * ks, run.v + static_cast<size_t>(j) * vs, e, run.recent);
+        fn(run.k + static_cast<size_t>(j) * ks, run.v + static_cast<size_t>(j) * vs, e, run);
       }
       skip = 0;
     }

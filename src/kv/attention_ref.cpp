@@ -27,10 +27,14 @@ void packed_attention(const PackedSlot& slot, int n_heads, const PackedRows& row
         const KvRun& run = rows.runs[i];
         const KvCodec& rkc = run.recent ? *slot.k_recent : kc;
         const size_t stride = run.recent ? slot.recent_stride : slot.k_stride;
+        const float* shift = run.raw && rows.shift(r) != nullptr ? rows.shift(r) + kh * static_cast<size_t>(d) : nullptr;
         for (int e = 0; e < run.n; ++e) {
           rkc.decode(run.k + static_cast<size_t>(e) * stride + kh * rkc.head_bytes(), kbuf.data());
           double s = 0;
-          for (int j = 0; j < d; ++j) s += static_cast<double>(qr[static_cast<size_t>(j)]) * static_cast<double>(kbuf[static_cast<size_t>(j)]);
+          for (int j = 0; j < d; ++j) {
+            const double k = static_cast<double>(kbuf[static_cast<size_t>(j)]) - (shift ? static_cast<double>(shift[j]) : 0.0);
+            s += static_cast<double>(qr[static_cast<size_t>(j)]) * k;
+          }
           scores.push_back(s * static_cast<double>(scale));
         }
       }

@@ -9,14 +9,15 @@
 
 namespace specula::kv {
 
-Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, int& ring,
-                        int& n_pages, int& recent_ring) {
+Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, Layout& layout) {
   if (o.n_seq < 1 || o.n_ctx < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache needs n_seq >= 1 and n_ctx >= 1");
   if (o.max_batch < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache max batch must be >= 1");
   if (o.page_tokens < 1) return make_error(ErrorCode::kInvalidArgument, "KV cache page size must be >= 1");
   if (o.recent < 0) return make_error(ErrorCode::kInvalidArgument, "KV cache recent window must be >= 0");
+  if (o.sink < 0) return make_error(ErrorCode::kInvalidArgument, "KV cache sink must be >= 0");
   const bool recent = o.recent > 0 && (is_block_quantized(o.type_k) || is_block_quantized(o.type_v));
-  recent_ring = recent ? std::min(o.n_ctx, o.recent) : 0;
+  layout.recent_ring = recent ? std::min(o.n_ctx, o.recent) : 0;
+  layout.sink = recent ? std::min(o.n_ctx, o.sink) : 0;
   int max_window = 0;
   out.clear();
   for (const KvPoolSlot& s : slots) {
@@ -40,22 +41,22 @@ Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, 
     max_window = std::max(max_window, s.window);
     out.push_back(std::move(slot));
   }
-  ring = max_window > 0 ? static_cast<int>(std::min<int64_t>(o.n_ctx, int64_t{max_window} + o.max_batch + 1)) : 0;
-  n_pages = o.n_seq * ((o.n_ctx + o.page_tokens - 1) / o.page_tokens);
+  layout.ring = max_window > 0 ? static_cast<int>(std::min<int64_t>(o.n_ctx, int64_t{max_window} + o.max_batch + 1)) : 0;
+  layout.n_pages = o.n_seq * ((o.n_ctx + o.page_tokens - 1) / o.page_tokens);
   return ok_status();
 }
 
 Result<size_t> KvPool::required_bytes(const std::vector<KvPoolSlot>& slots, const KvPoolOptions& options) {
   std::vector<KvPoolSlot> copy = slots;
   std::vector<Slot> out;
-  int ring = 0, n_pages = 0, recent_ring = 0;
-  SPECULA_RETURN_IF_ERROR(validate(copy, options, out, ring, n_pages, recent_ring));
+  Layout l;
+  SPECULA_RETURN_IF_ERROR(validate(copy, options, out, l));
   size_t total = 0;
   for (const Slot& s : out) {
-    const size_t entries = s.window > 0 ? static_cast<size_t>(options.n_seq) * static_cast<size_t>(ring)
-                                        : static_cast<size_t>(n_pages) * static_cast<size_t>(options.page_tokens);
+    const size_t entries = s.window > 0 ? static_cast<size_t>(options.n_seq) * static_cast<size_t>(l.ring)
+                                        : static_cast<size_t>(l.n_pages) * static_cast<size_t>(options.page_tokens);
     total += entries * (s.k_row + s.v_row);
-    total += static_cast<size_t>(options.n_seq) * static_cast<size_t>(recent_ring) * 2 * recent_row_bytes(s.shape);
+    total += static_cast<size_t>(options.n_seq) * static_cast<size_t>(l.recent_ring + l.sink) * 2 * recent_row_bytes(s.shape);
   }
   return total;
 }
@@ -71,7 +72,12 @@ Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, co
   }
   std::unique_ptr<KvPool> p(new KvPool());
   p->options_ = options;
-  SPECULA_RETURN_IF_ERROR(validate(slots, options, p->slots_, p->ring_, p->n_pages_, p->recent_ring_));
+  Layout l;
+  SPECULA_RETURN_IF_ERROR(validate(slots, options, p->slots_, l));
+  p->ring_ = l.ring;
+  p->n_pages_ = l.n_pages;
+  p->recent_ring_ = l.recent_ring;
+  p->sink_ = l.sink;
   for (Slot& s : p->slots_) {
     const size_t entries = s.window > 0 ? static_cast<size_t>(options.n_seq) * static_cast<size_t>(p->ring_)
                                         : static_cast<size_t>(p->n_pages_) * static_cast<size_t>(options.page_tokens);
@@ -80,8 +86,12 @@ Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, co
     const size_t recent_bytes = static_cast<size_t>(options.n_seq) * static_cast<size_t>(p->recent_ring_) * recent_row_bytes(s.shape);
     s.rk.assign(recent_bytes, 0);
     s.rv.assign(recent_bytes, 0);
+    const size_t sink_bytes = static_cast<size_t>(options.n_seq) * static_cast<size_t>(p->sink_) * recent_row_bytes(s.shape);
+    s.hk.assign(sink_bytes, 0);
+    s.hv.assign(sink_bytes, 0);
     if (centers_keys(options.type_k)) {
       s.k_center.assign(static_cast<size_t>(options.n_seq) * static_cast<size_t>(s.shape.width()), 0.0f);
+      if (p->sink_ > 0) s.k_center_s.assign(s.k_center.size(), 0.0f);
     }
     p->max_window_ = std::max(p->max_window_, s.window);
   }
@@ -93,7 +103,7 @@ Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, co
 
 size_t KvPool::bytes() const {
   size_t total = 0;
-  for (const Slot& s : slots_) total += s.k.size() + s.v.size() + s.rk.size() + s.rv.size();
+  for (const Slot& s : slots_) total += s.k.size() + s.v.size() + s.rk.size() + s.rv.size() + s.hk.size() + s.hv.size();
   return total;
 }
 
@@ -110,7 +120,8 @@ std::string KvPool::describe() const {
     per_token += bytes_per_token(static_cast<int>(i));
   }
   const std::string recent =
-      recent_ring_ > 0 ? fmt::format("; recent window {} positions at f16 (ring of {} per sequence)", options_.recent, recent_ring_)
+      recent_ring_ > 0 ? fmt::format("; recent window {} positions and sink of {} at f16 (ring of {} per sequence)",
+                                     options_.recent, sink_, recent_ring_)
                        : std::string();
   return fmt::format("KV cache: K {}, V {}; {} layers ({} sliding: ring of {} entries per sequence; {} full: {} pages "
                      "of {} tokens); {} B per token over all layers{}; {:.2f} MiB",
@@ -225,16 +236,18 @@ Status KvPool::copy_prefix(int src, int dst, int n_tokens) {
       std::memcpy(sl.rk.data() + static_cast<size_t>(dst) * n, sl.rk.data() + static_cast<size_t>(src) * n, n);
       std::memcpy(sl.rv.data() + static_cast<size_t>(dst) * n, sl.rv.data() + static_cast<size_t>(src) * n, n);
     }
-    if (!sl.k_center.empty()) {
-      const size_t w = static_cast<size_t>(sl.shape.width());
-      std::copy_n(sl.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(src) * w), w,
-                  sl.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(dst) * w));
+    const size_t w = static_cast<size_t>(sl.shape.width());
+    for (std::vector<float>* c : {&sl.k_center, &sl.k_center_s}) {
+      if (c->empty()) continue;
+      std::copy_n(c->begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(src) * w), w,
+                  c->begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(dst) * w));
     }
     if (sl.window == 0) continue;
     std::memcpy(sl.k.data() + static_cast<size_t>(dst) * r * sl.k_row, sl.k.data() + static_cast<size_t>(src) * r * sl.k_row, r * sl.k_row);
     std::memcpy(sl.v.data() + static_cast<size_t>(dst) * r * sl.v_row, sl.v.data() + static_cast<size_t>(src) * r * sl.v_row, r * sl.v_row);
   }
   if (recent_ring_ > 0 && s.stage_n > 0) commit_staging(src, dst, std::min(n_tokens, s.stage_first + s.stage_n));
+  if (sink_ > 0) copy_sink(src, dst);
   return ok_status();
 }
 

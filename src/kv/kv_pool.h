@@ -45,9 +45,16 @@ struct KvPoolSlot {
   int window = 0;      // sliding window W (a query at p sees p-W+1..p); 0 = full attention
 };
 
-// Positions below a query's own that attention reads at f16 precision when the cache is block-quantized:
-// on Gemma 3 270M turbo4/turbo4 this lowers the mean KL against f16 from 0.078 to ~0.013 (docs/kv-cache.md).
-inline constexpr int kDefaultRecentWindow = 64;
+// Positions below a query's own that attention reads at f16 precision when the cache is block-quantized (where
+// attention is sharpest). With the sink below, on Gemma 3 270M (c=512, int8x2 activations) turbo4/turbo4 measures
+// a mean KL against f16 of 0.0039 and turbo3/turbo3 0.0134 with 128 positions, 0.0049 / 0.0218 with 64
+// (docs/kv-cache.md).
+inline constexpr int kDefaultRecentWindow = 128;
+// With the recent window on, the first positions of every sequence are kept at f16 too (the attention sinks,
+// which draw a large share of attention), and block-quantized keys are centered on the mean key of positions
+// 1..N-1 instead of on the first key (window 64: turbo4/turbo4 0.0065 -> 0.0040, turbo3/turbo3 0.054 -> 0.020,
+// 3 chunks).
+inline constexpr int kDefaultSinkPositions = 32;
 
 struct KvPoolOptions {
   KvType type_k = KvType::kF16;
@@ -59,6 +66,7 @@ struct KvPoolOptions {
   size_t max_bytes = size_t{8} << 30;
   uint64_t seed = kDefaultRotationSeed;  // TurboQuant rotation seed (per layer: layer_rotation_seed)
   int recent = kDefaultRecentWindow;     // recent window in positions (block-quantized types only); 0 = off
+  int sink = kDefaultSinkPositions;      // sink positions kept at f16 (only with the recent window); 0 = off
 };
 
 class KvPool final : public KvCache {
@@ -95,6 +103,7 @@ class KvPool final : public KvCache {
   size_t bytes_per_token(int slot) const;  // K + V bytes of one position of one slot
   int ring_entries() const { return ring_; }
   int recent_entries() const { return recent_ring_; }  // ring entries per sequence and slot; 0: no window
+  int sink_positions() const { return sink_; }          // f16 sink positions per sequence and slot; 0: none
   int n_pages() const { return n_pages_; }
   int free_pages() const { return static_cast<int>(free_.size()); }
   const KvCodec& k_codec(int slot) const { return slots_[static_cast<size_t>(slot)].kc; }
@@ -110,13 +119,18 @@ class KvPool final : public KvCache {
     size_t k_row = 0, v_row = 0;  // bytes per entry
     AlignedVector<uint8_t> k, v;
     // Keys are stored as k - k_center[seq] when the K type centers keys (centers_keys): [n_seq, width]
-    // floats, the key of the sequence's position 0, set when position 0 is written. Empty otherwise.
-    std::vector<float> k_center;
+    // floats. Without a sink: the key of the sequence's position 0, set when position 0 is written. With one:
+    // the mean key of positions 1..N-1 (kv_pool_sink.cpp), set when position N-1 is written; k_center_s is the
+    // same center in kc's storage domain (the sink's raw keys subtract it inside attention). Empty otherwise.
+    std::vector<float> k_center, k_center_s;
     // The recent window: f16 codecs, the ring [n_seq, recent_ring_, n_kv_heads * head_dim] and the staging
     // area [rows of the current batch, n_kv_heads * head_dim] of f16 copies of K and V in kc's / vc's storage
     // domains (empty without a recent window; staging grows to the largest batch).
     KvCodec kr, vr;
     AlignedVector<uint8_t> rk, rv, sk, sv;
+    // The sink: f16 copies (codecs kr / vr) of positions [0, sink_) of every sequence, [n_seq, sink_, width],
+    // K raw (never centered) and V, in kc's / vc's storage domains. These positions are read from here only.
+    AlignedVector<uint8_t> hk, hv;
   };
   struct Seq {
     int len = 0;
@@ -131,8 +145,10 @@ class KvPool final : public KvCache {
   };
 
   KvPool() = default;
-  static Status validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, int& ring,
-                         int& n_pages, int& recent_ring);
+  struct Layout {
+    int ring = 0, n_pages = 0, recent_ring = 0, sink = 0;
+  };
+  static Status validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, std::vector<Slot>& out, Layout& layout);
   size_t entry(int slot, int seq, int pos) const;  // entry index in the slot's arrays
   // Bytes of one recent-window copy of one side (K or V): f16 values of every KV head.
   static size_t recent_row_bytes(const KvSlotShape& shape) { return static_cast<size_t>(shape.width()) * 2; }
@@ -152,6 +168,15 @@ class KvPool final : public KvCache {
   // Appends the window's runs of a query row (positions up to last, at most R of them, never below first);
   // returns the first position they cover (last + 1 when none). Positions below it are the caller's (packed).
   int add_recent_runs(int slot, int seq, int first, int last, std::vector<KvRun>& runs) const;
+  // The sink (kv_pool_sink.cpp). Stores the f16 copies of the batch's rows below sink_ (raw keys).
+  void write_sink(Slot& s, std::span<const KvRowRef> rows, const float* k, const float* v) const;
+  // The sequence's center from its sink keys 1..N-1 (N = sink_; position 0 when N == 1).
+  void compute_center(Slot& s, int seq) const;
+  // The sink run of positions [first, last] (all below sink_) of one sequence.
+  void add_sink_run(int slot, int seq, int first, int last, std::vector<KvRun>& runs) const;
+  // Original-domain K or V of one sink position.
+  void read_sink(const Slot& s, bool key, int seq, int pos, float* out) const;
+  void copy_sink(int src, int dst);
   int32_t take_page();
   void release_page(int32_t page);
   void make_writable(Seq& s, int first_page, int last_page);
@@ -165,6 +190,7 @@ class KvPool final : public KvCache {
   int n_pages_ = 0;
   int max_window_ = 0;
   int recent_ring_ = 0;  // recent-window entries per sequence and slot (0: no window)
+  int sink_ = 0;         // sink positions per sequence and slot (0: none)
   std::vector<float> centered_;  // write() scratch
 };
 

@@ -74,10 +74,13 @@ void KvPool::write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, c
   Slot& s = slots_[static_cast<size_t>(slot)];
   const size_t heads = static_cast<size_t>(s.shape.n_kv_heads);
   const size_t d = static_cast<size_t>(s.shape.head_dim);
+  // Sink rows first (raw keys): a batch that completes the sink computes its sequence's center from them.
+  if (sink_ > 0) write_sink(s, rows, k, v);
   if (!s.k_center.empty()) k = center_keys(s, rows, k);
   pool.parallel_for(rows.size() * heads, [&](size_t begin, size_t end) {
     for (size_t t = begin; t < end; ++t) {
       const size_t r = t / heads, h = t % heads;
+      if (rows[r].pos < sink_) continue;  // read from the sink only
       const size_t e = entry(slot, rows[r].seq, rows[r].pos);
       const size_t src = (r * heads + h) * d;
       s.kc.encode(k + src, s.k.data() + e * s.k_row + h * s.kc.head_bytes());
@@ -90,7 +93,11 @@ void KvPool::write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, c
 const float* KvPool::center_keys(Slot& s, std::span<const KvRowRef> rows, const float* k) {
   const size_t w = static_cast<size_t>(s.shape.width());
   for (size_t r = 0; r < rows.size(); ++r) {
-    if (rows[r].pos == 0) std::copy_n(k + r * w, w, s.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(rows[r].seq) * w));
+    if (sink_ > 0) {
+      if (rows[r].pos == sink_ - 1) compute_center(s, rows[r].seq);
+    } else if (rows[r].pos == 0) {
+      std::copy_n(k + r * w, w, s.k_center.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(rows[r].seq) * w));
+    }
   }
   centered_.resize(rows.size() * w);
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -117,18 +124,31 @@ void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const 
   const Slot& s = slots_[static_cast<size_t>(slot)];
   std::vector<KvRun> runs, recent;
   std::vector<uint32_t> run_begin{0};
+  std::vector<const float*> shift;
+  const size_t w = static_cast<size_t>(s.shape.width());
   for (const AttnQuery& row : rows) {
     const Seq& sq = seqs_[static_cast<size_t>(row.seq)];
     SPECULA_CHECK(row.first >= 0 && row.first <= row.last && row.last < sq.len,
                   "attention over positions {}..{} of sequence {} with {} tokens", row.first, row.last, row.seq, sq.len);
     SPECULA_CHECK(s.window == 0 || row.first >= sq.lo, "sliding entry {} of sequence {} was overwritten", row.first,
                   row.seq);
-    // Packed entries first, then the recent window's copies (positions in order either way).
-    recent.clear();
-    const int split = recent_ring_ > 0 ? add_recent_runs(slot, row.seq, row.first, row.last, recent) : row.last + 1;
-    if (split > row.first) add_runs(slot, row.seq, row.first, split - 1, runs);
-    runs.insert(runs.end(), recent.begin(), recent.end());
+    // The sink's entries, the packed ones, then the recent window's copies (positions in order).
+    int first = row.first;
+    const bool sink = first < sink_;
+    if (sink) {
+      add_sink_run(slot, row.seq, first, std::min(row.last, sink_ - 1), runs);
+      first = sink_;
+    }
+    if (first <= row.last) {
+      recent.clear();
+      const int split = recent_ring_ > 0 ? add_recent_runs(slot, row.seq, first, row.last, recent) : row.last + 1;
+      if (split > first) add_runs(slot, row.seq, first, split - 1, runs);
+      runs.insert(runs.end(), recent.begin(), recent.end());
+    }
     run_begin.push_back(static_cast<uint32_t>(runs.size()));
+    // Raw sink keys next to centered ones: their scores take the same shift.
+    const bool mixed = sink && row.last >= sink_ && !s.k_center_s.empty();
+    shift.push_back(mixed ? s.k_center_s.data() + static_cast<size_t>(row.seq) * w : nullptr);
   }
   PackedSlot packed{&s.kc, &s.vc, s.shape.n_kv_heads, s.k_row, s.v_row};
   if (recent_ring_ > 0) {
@@ -136,12 +156,13 @@ void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const 
     packed.v_recent = &s.vr;
     packed.recent_stride = recent_row_bytes(s.shape);
   }
-  cpu::packed_attention(pool, packed, n_heads, PackedRows{runs, run_begin}, q, scale, out);
+  cpu::packed_attention(pool, packed, n_heads, PackedRows{runs, run_begin, shift}, q, scale, out);
 }
 
 void KvPool::read_k(int slot, int seq, int pos, float* out) const {
   const Slot& s = slots_[static_cast<size_t>(slot)];
   SPECULA_CHECK(pos >= 0 && pos < seqs_[static_cast<size_t>(seq)].len);
+  if (pos < sink_) return read_sink(s, true, seq, pos, out);
   const size_t e = entry(slot, seq, pos);
   for (int h = 0; h < s.shape.n_kv_heads; ++h) {
     s.kc.decode_original(s.k.data() + e * s.k_row + static_cast<size_t>(h) * s.kc.head_bytes(),
@@ -157,6 +178,7 @@ void KvPool::read_k(int slot, int seq, int pos, float* out) const {
 void KvPool::read_v(int slot, int seq, int pos, float* out) const {
   const Slot& s = slots_[static_cast<size_t>(slot)];
   SPECULA_CHECK(pos >= 0 && pos < seqs_[static_cast<size_t>(seq)].len);
+  if (pos < sink_) return read_sink(s, false, seq, pos, out);
   const size_t e = entry(slot, seq, pos);
   for (int h = 0; h < s.shape.n_kv_heads; ++h) {
     s.vc.decode_original(s.v.data() + e * s.v_row + static_cast<size_t>(h) * s.vc.head_bytes(),

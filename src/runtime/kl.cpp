@@ -73,6 +73,7 @@ Result<std::unique_ptr<kv::KvCache>> make_cache(const model::TextModel& model, k
   kv_options.n_ctx = o.n_ctx;
   kv_options.max_batch = o.ubatch;
   kv_options.recent = o.recent;
+  kv_options.sink = o.sink;
   return model.make_kv_cache(kv_options);
 }
 

@@ -21,6 +21,7 @@ struct KlOptions {
   int ubatch = 512;
   int max_chunks = -1;  // -1: all chunks the text holds
   int recent = kv::kDefaultRecentWindow;  // the test cache's recent window (block-quantized types)
+  int sink = kv::kDefaultSinkPositions;   // the test cache's sink positions (with the window)
   kv::CacheTypes base{kv::KvType::kF16, kv::KvType::kF16};
   kv::CacheTypes test{kv::KvType::kF16, kv::KvType::kF16};
   // Matmul activation precision of each pass (set process-wide around the pass; see kernels/ops.h).

@@ -118,7 +118,7 @@ def test_bench_reports_the_cache(tiny):
 
 
 def test_recent_window_and_activation_precision(tiny):
-    """The recent window (default 64 positions at f16) lowers turbo3's KL; --kv-recent 0 turns it off. With float32
+    """The recent window (default 128 positions at f16) lowers turbo3's KL; --kv-recent 0 turns it off. With float32
     or int8x2 activations an f32 cache is nearly indistinguishable from f16 (the int8 activation rounding is what
     amplifies it); --base-activations f32 compares against a float reference."""
     def mean(*extra):

@@ -55,7 +55,9 @@ struct Fixture {
     for (int i = 0; i < n_heads * d; ++i) q.push_back(dist(rng));
   }
 
-  PackedRows rows() const { return {runs, run_begin}; }
+  std::vector<const float*> shifts;  // per row when any row has a key shift
+
+  PackedRows rows() const { return {runs, run_begin, shifts}; }
   size_t out_size() const { return (run_begin.size() - 1) * static_cast<size_t>(n_heads * d); }
 };
 
@@ -163,6 +165,50 @@ TEST(PackedAttention, CpuMatchesOracleRandomized) {
   }
 }
 
+// Raw runs (the KvPool sink's uncentered keys) score q · (k - shift) with the row's shift: the CPU kernel equals
+// the oracle, and with f32 keys the oracle equals plain attention over keys that had the shift subtracted.
+TEST(PackedAttention, RawRunsSubtractTheRowShift) {
+  std::mt19937 rng(5);
+  ThreadPool pool(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (const auto& [kt, vt] : pairs()) {
+    const int d = 128, n_kv = 2;
+    Fixture f(kt, vt, d, n_kv, 8, 300, rng());
+    f.add_row(0, 299, rng, 0.3f);
+    f.add_row(0, 40, rng, 0.3f);
+    f.add_row(5, 200, rng, 0.3f);
+    for (uint32_t i = 0; i < 2; ++i) f.runs[i].raw = true;           // row 0: its first two runs are raw
+    f.runs[f.run_begin[1]].raw = true;                               // row 1: its first run
+    std::vector<float> shift(static_cast<size_t>(n_kv * d));
+    for (float& x : shift) x = dist(rng);
+    f.shifts = {shift.data(), shift.data(), nullptr};                // row 2: no shift (raw flag ignored)
+    f.runs[f.run_begin[2]].raw = true;
+    std::vector<float> want(f.out_size()), got(f.out_size());
+    ref::packed_attention(f.slot, f.n_heads, f.rows(), f.q.data(), 1.0f, want.data());
+    cpu::packed_attention(pool, f.slot, f.n_heads, f.rows(), f.q.data(), 1.0f, got.data());
+    float max_err = 0;
+    for (size_t i = 0; i < want.size(); ++i) max_err = std::max(max_err, std::fabs(want[i] - got[i]));
+    EXPECT_LT(max_err, 2e-5f) << kv_type_name(kt) << "/" << kv_type_name(vt);
+    if (kt != KvType::kF32) continue;
+    // Row 0 over a copy of the keys with the shift subtracted from its raw entries, nothing raw: plain attention.
+    std::vector<uint8_t> k2 = f.k;
+    std::vector<KvRun> runs2(f.runs.begin(), f.runs.begin() + f.run_begin[1]);
+    for (KvRun& run : runs2) {
+      run.k = k2.data() + (run.k - f.k.data());
+      if (!run.raw) continue;
+      run.raw = false;
+      for (int e = 0; e < run.n; ++e) {
+        auto* key = reinterpret_cast<float*>(k2.data() + (run.k - k2.data()) + static_cast<size_t>(e) * f.slot.k_stride);
+        for (size_t j = 0; j < shift.size(); ++j) key[j] -= shift[j];
+      }
+    }
+    const std::vector<uint32_t> begin2 = {0, static_cast<uint32_t>(runs2.size())};
+    std::vector<float> plain(static_cast<size_t>(f.n_heads * d));
+    ref::packed_attention(f.slot, f.n_heads, PackedRows{runs2, begin2, {}}, f.q.data(), 1.0f, plain.data());
+    for (size_t i = 0; i < plain.size(); ++i) EXPECT_NEAR(want[i], plain[i], 1e-5f) << i;
+  }
+}
+
 TEST(PackedAttention, BatchAndThreadInvariant) {
   std::mt19937 rng(4);
   ThreadPool one(1), three(3);
@@ -177,7 +223,7 @@ TEST(PackedAttention, BatchAndThreadInvariant) {
     const size_t w = static_cast<size_t>(f.n_heads * f.d);
     for (size_t r = 0; r < ranges.size(); ++r) {
       const std::vector<uint32_t> begin = {0, f.run_begin[r + 1] - f.run_begin[r]};
-      const PackedRows alone{std::span(f.runs).subspan(f.run_begin[r], begin[1]), begin};
+      const PackedRows alone{std::span(f.runs).subspan(f.run_begin[r], begin[1]), begin, {}};
       std::vector<float> out(w);
       cpu::packed_attention(three, f.slot, f.n_heads, alone, f.q.data() + r * w, 1.0f, out.data());
       EXPECT_TRUE(std::equal(out.begin(), out.end(), batch.begin() + static_cast<ptrdiff_t>(r * w)))

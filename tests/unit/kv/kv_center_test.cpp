@@ -1,5 +1,5 @@
-// KvPool key centering (centers_keys in kv_type.h): quantized K types store k - k_0 (the sequence's first
-// key). Attention must equal exact attention better than an uncentered encoding of the same keys does when the
+// KvPool key centering (centers_keys in kv_type.h) without a sink: quantized K types store k - k_0 (the
+// sequence's first key); kv_sink_test.cpp covers the sink's mean center. Attention must equal exact attention better than an uncentered encoding of the same keys does when the
 // keys share a large common component, read_k must give back the original keys, and the center must follow
 // the sequence through copy_prefix and a truncation to 0.
 #include <gtest/gtest.h>
@@ -41,6 +41,7 @@ Data make_data(int n, uint32_t seed) {
 std::unique_ptr<KvPool> pool_with(KvType k, int n_seq, int n_ctx, int recent = 0) {
   KvPoolOptions o;
   o.recent = recent;  // 0: every entry is read from the packed (centered) storage
+  o.sink = 0;         // the first key is the center (kv_sink_test.cpp: the sink's mean center)
   o.type_k = k;
   o.type_v = KvType::kF32;
   o.n_ctx = n_ctx;
@@ -83,7 +84,7 @@ std::vector<float> uncentered(KvType type, int n, const Data& d) {
   const std::vector<uint32_t> begin = {0, 1};
   const PackedSlot slot{&kc, &vc, 1, kc.head_bytes(), vc.head_bytes()};
   std::vector<float> out(kHeads * kDim);  // the oracle rotates the queries itself
-  ref::packed_attention(slot, kHeads, PackedRows{runs, begin}, d.q.data(), 0.05f, out.data());
+  ref::packed_attention(slot, kHeads, PackedRows{runs, begin, {}}, d.q.data(), 0.05f, out.data());
   return out;
 }
 
@@ -195,7 +196,7 @@ TEST(KvRecent, QueriesReadTheWindowFromF16CopiesAndTheRestPacked) {
     slot.v_recent = &h16;
     slot.recent_stride = h16.head_bytes();
     std::vector<float> want(kHeads * kDim);
-    ref::packed_attention(slot, kHeads, PackedRows{runs, begin}, d.q.data(), 0.05f, want.data());
+    ref::packed_attention(slot, kHeads, PackedRows{runs, begin, {}}, d.q.data(), 0.05f, want.data());
     EXPECT_LT(max_diff(attend(tp, *p, 0, last, d), want), 2e-5);
   }
 }
@@ -238,6 +239,7 @@ TEST(KvRecent, DeepTruncationFallsBackToPackedEntries) {
   o.n_ctx = n;
   o.max_batch = 4;
   o.recent = R;
+  o.sink = 0;
   auto p = KvPool::create({{0, 1, kDim, 0}}, o).value();
   for (int t = 0; t < n; t += 4) append(tp, *p, 0, t, 4, a);
   ASSERT_EQ(p->recent_entries(), R);

@@ -193,10 +193,12 @@ TEST(KvPool, MemoryPerCodecMatchesDocumentedBytes) {
       // Sliding: 2 slots x 2 sequences x ring (8 + 8 + 1) x 2 heads of d 64; full: 2 x 4 pages x 64 x 1 head of d 128.
       const size_t sliding = 2 * 2 * 17 * 2 * (k.d64 + v.d64);
       const size_t full = 2 * 4 * 64 * 1 * (k.d128 + v.d128);
-      // Recent window (a block-quantized side): 3 slots x 2 sequences x 64 entries x f16 K and V of 128 values.
+      // Recent window and sink (a block-quantized side): 3 slots x 2 sequences x (128 + 32) entries x f16 K and V
+      // of 128 values.
       const bool quantized = is_block_quantized(k.t) || is_block_quantized(v.t);
-      const size_t recent = quantized ? 3 * 2 * 64 * (128 * 2) * 2 : 0;
-      EXPECT_EQ(p->recent_entries(), quantized ? 64 : 0);
+      const size_t recent = quantized ? 3 * 2 * (128 + 32) * (128 * 2) * 2 : 0;
+      EXPECT_EQ(p->recent_entries(), quantized ? 128 : 0);
+      EXPECT_EQ(p->sink_positions(), quantized ? 32 : 0);
       EXPECT_EQ(p->bytes(), sliding + full + recent) << kv_type_name(k.t) << "/" << kv_type_name(v.t);
       EXPECT_EQ(p->bytes_per_token(1), k.d128 + v.d128);
       EXPECT_EQ(KvPool::required_bytes(test_slots(), opts(k.t, v.t, 256, 2, 8, 64)).value(), p->bytes());
