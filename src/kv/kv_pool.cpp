@@ -1,6 +1,7 @@
 #include "kv/kv_pool.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -35,6 +36,12 @@ Status KvPool::validate(std::vector<KvPoolSlot>& slots, const KvPoolOptions& o, 
     if (recent) {
       SPECULA_TRY(slot.kr, KvCodec::create(KvType::kF16, s.head_dim, seed, fmt::format("layer {} K", s.layer)));
       SPECULA_TRY(slot.vr, KvCodec::create(KvType::kF16, s.head_dim, seed, fmt::format("layer {} V", s.layer)));
+    }
+    if (!s.k_scale.empty() && is_block_quantized(o.type_k)) {
+      const bool ok = static_cast<int>(s.k_scale.size()) == s.head_dim &&
+                      std::all_of(s.k_scale.begin(), s.k_scale.end(), [](float x) { return std::isfinite(x) && x > 0.0f; });
+      if (!ok) return make_error(ErrorCode::kInvalidArgument, "layer {}: bad key scale", s.layer);
+      slot.k_scale = s.k_scale;
     }
     slot.k_row = static_cast<size_t>(s.n_kv_heads) * slot.kc.head_bytes();
     slot.v_row = static_cast<size_t>(s.n_kv_heads) * slot.vc.head_bytes();
@@ -99,6 +106,17 @@ Result<std::unique_ptr<KvPool>> KvPool::create(std::vector<KvPoolSlot> slots, co
   p->refs_.assign(static_cast<size_t>(p->n_pages_), 0);
   for (int32_t i = p->n_pages_ - 1; i >= 0; --i) p->free_.push_back(i);
   return p;
+}
+
+void KvPool::scale_heads(float* x, size_t n_values, const std::vector<float>& s, bool divide) {
+  const size_t d = s.size();
+  for (size_t i = 0; i < n_values; ++i) {
+    if (divide) {
+      x[i] /= s[i % d];
+    } else {
+      x[i] *= s[i % d];
+    }
+  }
 }
 
 size_t KvPool::bytes() const {

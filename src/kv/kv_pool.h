@@ -43,6 +43,10 @@ struct KvPoolSlot {
   int n_kv_heads = 0;
   int head_dim = 0;
   int window = 0;      // sliding window W (a query at p sees p-W+1..p); 0 = full attention
+  // Optional per-channel key scale s [head_dim] (every head), positive: when K is block-quantized the pool stores
+  // k * s and attends with q / s — the same scores in exact arithmetic — so that channels where the queries are
+  // large get more of the codec's precision. Empty: none. The model derives it from its q/k norm weights.
+  std::vector<float> k_scale = {};
 };
 
 // Positions below a query's own that attention reads at f16 precision when the cache is block-quantized (where
@@ -128,6 +132,8 @@ class KvPool final : public KvCache {
     // domains (empty without a recent window; staging grows to the largest batch).
     KvCodec kr, vr;
     AlignedVector<uint8_t> rk, rv, sk, sv;
+    // KvPoolSlot::k_scale when K is block-quantized (else empty): every stored key is k * k_scale per head.
+    std::vector<float> k_scale;
     // The sink: f16 copies (codecs kr / vr) of positions [0, sink_) of every sequence, [n_seq, sink_, width],
     // K raw (never centered) and V, in kc's / vc's storage domains. These positions are read from here only.
     AlignedVector<uint8_t> hk, hv;
@@ -156,6 +162,8 @@ class KvPool final : public KvCache {
   Status check_truncate(int seq, int n_tokens) const;
   // Keys of the batch minus their sequence's center (recording position 0's key first); returns centered_.
   const float* center_keys(Slot& s, std::span<const KvRowRef> rows, const float* k);
+  // The original-domain key of a packed (non-sink) position, still multiplied by the slot's k_scale.
+  void read_packed_k(const Slot& s, int slot, int seq, int pos, float* out) const;
   // Appends the runs of packed entries of positions [first, last] of one sequence.
   void add_runs(int slot, int seq, int first, int last, std::vector<KvRun>& runs) const;
   // Recent window (kv_pool_recent.cpp). Commits every sequence's staged rows that survive this batch (and
@@ -191,7 +199,9 @@ class KvPool final : public KvCache {
   int max_window_ = 0;
   int recent_ring_ = 0;  // recent-window entries per sequence and slot (0: no window)
   int sink_ = 0;         // sink positions per sequence and slot (0: none)
-  std::vector<float> centered_;  // write() scratch
+  std::vector<float> centered_, scaled_;  // write() scratch
+  // x[i * head_dim + j] *= s[j] (divide: /=) for rows of head_dim values.
+  static void scale_heads(float* x, size_t n_values, const std::vector<float>& s, bool divide);
 };
 
 }  // namespace specula::kv

@@ -74,6 +74,11 @@ void KvPool::write(ThreadPool& pool, int slot, std::span<const KvRowRef> rows, c
   Slot& s = slots_[static_cast<size_t>(slot)];
   const size_t heads = static_cast<size_t>(s.shape.n_kv_heads);
   const size_t d = static_cast<size_t>(s.shape.head_dim);
+  if (!s.k_scale.empty()) {
+    scaled_.assign(k, k + rows.size() * heads * d);
+    scale_heads(scaled_.data(), scaled_.size(), s.k_scale, false);
+    k = scaled_.data();
+  }
   // Sink rows first (raw keys): a batch that completes the sink computes its sequence's center from them.
   if (sink_ > 0) write_sink(s, rows, k, v);
   if (!s.k_center.empty()) k = center_keys(s, rows, k);
@@ -156,13 +161,27 @@ void KvPool::attention(ThreadPool& pool, int slot, int n_heads, std::span<const 
     packed.v_recent = &s.vr;
     packed.recent_stride = recent_row_bytes(s.shape);
   }
+  std::vector<float> q_scaled;
+  if (!s.k_scale.empty()) {  // scores q/s . k*s = q . k
+    q_scaled.assign(q, q + rows.size() * static_cast<size_t>(n_heads) * static_cast<size_t>(s.shape.head_dim));
+    scale_heads(q_scaled.data(), q_scaled.size(), s.k_scale, true);
+    q = q_scaled.data();
+  }
   cpu::packed_attention(pool, packed, n_heads, PackedRows{runs, run_begin, shift}, q, scale, out);
 }
 
 void KvPool::read_k(int slot, int seq, int pos, float* out) const {
   const Slot& s = slots_[static_cast<size_t>(slot)];
   SPECULA_CHECK(pos >= 0 && pos < seqs_[static_cast<size_t>(seq)].len);
-  if (pos < sink_) return read_sink(s, true, seq, pos, out);
+  if (pos < sink_) {
+    read_sink(s, true, seq, pos, out);
+  } else {
+    read_packed_k(s, slot, seq, pos, out);
+  }
+  if (!s.k_scale.empty()) scale_heads(out, static_cast<size_t>(s.shape.width()), s.k_scale, true);
+}
+
+void KvPool::read_packed_k(const Slot& s, int slot, int seq, int pos, float* out) const {
   const size_t e = entry(slot, seq, pos);
   for (int h = 0; h < s.shape.n_kv_heads; ++h) {
     s.kc.decode_original(s.k.data() + e * s.k_row + static_cast<size_t>(h) * s.kc.head_bytes(),

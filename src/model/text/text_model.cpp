@@ -1,5 +1,8 @@
 #include "model/text/text_model.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "format/ggml_type.h"
 
 namespace specula::model {
@@ -29,11 +32,37 @@ Result<kv::SimpleKvCache> TextModel::make_cache(int n_seq, int n_ctx, size_t max
   return kv::SimpleKvCache::create(kv_slot_shapes(), n_seq, n_ctx, max_bytes);
 }
 
+namespace {
+
+// The key scale of a Gemma layer (kv::KvPoolSlot::k_scale): q = q_norm ⊙ q̂ and k = k_norm ⊙ k̂ with unit-RMS q̂,
+// k̂, so channel j of a query has magnitude ~|q_norm_j| and of a key ~|k_norm_j|. Storing k_j · s_j and querying
+// with q_j / s_j, s_j = sqrt(|q_norm_j| / |k_norm_j|), gives both the same magnitude ~sqrt(|q_norm_j k_norm_j|):
+// the quantization error of a rotated K codec is spread evenly over channels, and this makes the channels that
+// carry large query weights carry large keys, minimizing the score error (Cauchy-Schwarz). Equal within each RoPE
+// pair (j, j + d/2) so that it commutes with the rotation; clamped to [1/8, 8]. On Gemma 3 270M it lowers the
+// turbo3/turbo3 mean KL from 0.0123 to 0.0042 (docs/kv-cache.md). Empty without q/k norms or with interleaved RoPE.
+std::vector<float> gemma_key_scale(const TextConfig& c, const LayerSpec& l, const LayerWeights& w) {
+  const size_t d = static_cast<size_t>(l.head_dim);
+  if (c.rope_style != RopeStyle::kNeox || w.q_norm.size() != d || w.k_norm.size() != d || d % 2 != 0) return {};
+  std::vector<float> s(d);
+  for (size_t j = 0; j < d / 2; ++j) {
+    const double qe = std::hypot(static_cast<double>(w.q_norm[j]), static_cast<double>(w.q_norm[j + d / 2]));
+    const double ke = std::hypot(static_cast<double>(w.k_norm[j]), static_cast<double>(w.k_norm[j + d / 2]));
+    const double ratio = std::clamp((qe + 1e-3) / (ke + 1e-3), 1.0 / 64, 64.0);
+    s[j] = s[j + d / 2] = static_cast<float>(std::sqrt(ratio));
+  }
+  return s;
+}
+
+}  // namespace
+
 std::vector<kv::KvPoolSlot> TextModel::kv_pool_slots() const {
   std::vector<kv::KvPoolSlot> slots;
   for (size_t i = 0; i < config_.layers.size(); ++i) {
     const LayerSpec& l = config_.layers[i];
-    if (l.owns_kv()) slots.push_back({static_cast<int>(i), l.n_kv_heads, l.head_dim, l.sliding ? config_.sliding_window : 0});
+    if (!l.owns_kv()) continue;
+    slots.push_back({static_cast<int>(i), l.n_kv_heads, l.head_dim, l.sliding ? config_.sliding_window : 0,
+                     gemma_key_scale(config_, l, weights_.layers[i])});
   }
   return slots;
 }

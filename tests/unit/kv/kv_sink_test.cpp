@@ -208,5 +208,92 @@ TEST(KvSink, BeatsCenteringOnTheFirstKey) {
   }
 }
 
+// Key scale (KvPoolSlot::k_scale): queries whose energy sits in a few channels, keys whose energy sits elsewhere.
+// Storing k * s and querying with q / s, s = sqrt(e_q / e_k), must keep attention exact up to the codec (read_k
+// gives k back), stay bitwise chunk-invariant, and beat the unscaled cache against exact attention.
+struct Skewed {
+  Data d;
+  std::vector<float> scale;
+};
+
+Skewed skewed_data(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  Skewed s;
+  std::vector<float> eq(kDim), ek(kDim);
+  for (int j = 0; j < kDim; ++j) {
+    eq[static_cast<size_t>(j)] = j % 16 == 0 ? 8.0f : 0.25f;  // a few channels carry the queries
+    ek[static_cast<size_t>(j)] = j % 16 == 0 ? 0.25f : 1.0f;  // where the keys are small
+    s.scale.push_back(std::sqrt(eq[static_cast<size_t>(j)] / ek[static_cast<size_t>(j)]));
+  }
+  for (int t = 0; t < n; ++t) {
+    for (int j = 0; j < kDim; ++j) s.d.k.push_back(ek[static_cast<size_t>(j)] * g(rng));
+    for (int j = 0; j < kDim; ++j) s.d.v.push_back(g(rng));
+  }
+  for (int h = 0; h < kHeads; ++h) {
+    for (int j = 0; j < kDim; ++j) s.d.q.push_back(eq[static_cast<size_t>(j)] * g(rng));
+  }
+  return s;
+}
+
+std::unique_ptr<KvPool> scaled_pool(KvType k, int n_ctx, std::vector<float> scale, int recent = kRecent) {
+  KvPoolOptions o;
+  o.recent = recent;
+  o.sink = recent > 0 ? kSink : 0;
+  o.type_k = k;
+  o.type_v = KvType::kF32;
+  o.n_ctx = n_ctx;
+  o.max_batch = n_ctx;
+  o.page_tokens = 16;
+  return KvPool::create({{0, 1, kDim, 0, std::move(scale)}}, o).value();
+}
+
+TEST(KvKeyScale, ExactUpToTheCodecInvariantAndBetter) {
+  ThreadPool tp(2);
+  constexpr int n = 48;
+  const Skewed s = skewed_data(n, 31);
+  auto exact = SimpleKvCache::create({{1, kDim}}, 1, n, size_t{1} << 30).value();
+  append(tp, exact, 0, 0, n, s.d);
+  for (KvType t : {KvType::kTurbo4, KvType::kTurbo3, KvType::kQ4_0}) {
+    SCOPED_TRACE(kv_type_name(t));
+    // No window or sink: every key goes through the codec.
+    auto with = scaled_pool(t, n, s.scale, 0), without = scaled_pool(t, n, {}, 0);
+    append(tp, *with, 0, 0, n, s.d);
+    append(tp, *without, 0, 0, n, s.d);
+    const std::vector<float> want = attend(tp, exact, 0, n - 1, s.d);
+    const double e_with = max_diff(attend(tp, *with, 0, n - 1, s.d), want);
+    const double e_without = max_diff(attend(tp, *without, 0, n - 1, s.d), want);
+    EXPECT_LT(e_with * 2.0, e_without) << "scaled " << e_with << ", unscaled " << e_without;
+    std::vector<float> k(kDim);
+    for (int p = 0; p < n; p += 7) {
+      with->read_k(0, 0, p, k.data());
+      double err = 0.0, norm = 0.0;
+      for (int i = 0; i < kDim; ++i) {
+        const double ref = s.d.k[static_cast<size_t>(p * kDim + i)];
+        err += std::pow((double{k[static_cast<size_t>(i)]} - ref) * double{s.scale[static_cast<size_t>(i)]}, 2);
+        norm += std::pow(ref * double{s.scale[static_cast<size_t>(i)]}, 2);
+      }
+      EXPECT_LE(std::sqrt(err), 0.35 * std::sqrt(norm)) << "position " << p;  // the codec's error, in the scaled domain
+    }
+  }
+  // With the sink and window: token by token equals one batch, bitwise.
+  auto one = scaled_pool(KvType::kTurbo4, n, s.scale), steps = scaled_pool(KvType::kTurbo4, n, s.scale);
+  append(tp, *one, 0, 0, n, s.d);
+  for (int t = 0; t < n; ++t) append(tp, *steps, 0, t, 1, s.d);
+  EXPECT_EQ(max_diff(attend(tp, *one, 0, n - 1, s.d), attend(tp, *steps, 0, n - 1, s.d)), 0.0);
+}
+
+TEST(KvKeyScale, BadScalesAreRefused) {
+  KvPoolOptions o;
+  o.type_k = KvType::kTurbo4;
+  o.n_ctx = 16;
+  for (const std::vector<float>& bad : {std::vector<float>(kDim - 1, 1.0f), std::vector<float>(kDim, 0.0f),
+                                         std::vector<float>(kDim, -1.0f), std::vector<float>(kDim, NAN)}) {
+    EXPECT_FALSE(KvPool::create({{3, 1, kDim, 0, bad}}, o).ok());
+  }
+  o.type_k = KvType::kF16;  // not block-quantized: the scale is not used
+  EXPECT_TRUE(KvPool::create({{3, 1, kDim, 0, std::vector<float>(kDim, 2.0f)}}, o).ok());
+}
+
 }  // namespace
 }  // namespace specula::kv
