@@ -7,6 +7,7 @@ reason.
 * The perplexity of the first chunks of the wikitext sample is within 2% of the transformers reference's running
   figure after the same chunks (tests/data/real_models/perplexity_reference.json; the CPU kernels' 8-bit
   activation quantization moves it by well under 1% on the full sample).
+* The KV cache quality targets hold on Gemma 3 270M (turbo4 and turbo3 mean KL against f16).
 """
 import json
 import os
@@ -93,3 +94,21 @@ def test_perplexity_close_to_transformers(tmp_path, model, name, chunks):
     ref = json.loads((SOURCE / "tests" / "data" / "real_models" / "perplexity_reference.json").read_text())
     want = ref["models"][name]["running_ppl"][chunks - 1]
     assert abs(ours - want) / want < 0.02, (ours, want)
+
+
+def kl_mean(model, text, *args):
+    r = run("kl", "-m", model, "-f", str(text), "-c", "512", "--chunks", "3", "-t", "2", *args)
+    assert r.returncode == 0, r.stderr.decode()
+    return float(re.search(r"Mean KLD:\s+(\S+)", r.stdout.decode()).group(1))
+
+
+def test_gemma3_kv_cache_quality_targets(tmp_path):
+    """The KV cache issue's targets on the real model (docs/kv-cache.md): mean KL against an f16 cache of turbo4/turbo4
+    <= 0.005 and turbo3/turbo3 <= 0.02 on wikitext-2 at c=512, measured with int8x2 activations (with them an f32
+    cache is within 2e-4 of f16, so the KL is the cache's). Measured: 0.0013 and 0.0043 on these 765 tokens."""
+    model = need(GEMMA3)
+    text = tmp_path / "wiki100k.txt"
+    text.write_bytes((SHARED / "assets" / "text" / "wikitext-2-raw-test.hfsplit.crlf.txt").read_bytes()[:100000])
+    assert kl_mean(model, text, "--activations", "int8x2", "-ctk", "f32", "-ctv", "f32") < 2e-4
+    assert kl_mean(model, text, "--activations", "int8x2", "-ctk", "turbo4", "-ctv", "turbo4") <= 0.005
+    assert kl_mean(model, text, "--activations", "int8x2", "-ctk", "turbo3", "-ctv", "turbo3") <= 0.02
