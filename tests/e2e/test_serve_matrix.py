@@ -12,7 +12,7 @@ import concurrent.futures as cf
 import itertools
 import os
 import subprocess
-from pathlib import Path
+import tempfile
 
 import pytest
 import requests
@@ -89,7 +89,9 @@ def run_once(files, combo):
     head, spec, mmproj, np_, ctx, codec = combo
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(Path(files["dir"]) / f"{port}.log", "w+b")
+    # A log file of its own: two concurrent starts can pick the same port number, and a shared name would let one
+    # truncate the other's log.
+    log = tempfile.TemporaryFile(dir=files["dir"])
     proc = subprocess.Popen(command(files, head, spec, mmproj, np_, ctx, codec, port), stdout=subprocess.DEVNULL,
                             stderr=log)
     try:
