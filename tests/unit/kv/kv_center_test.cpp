@@ -12,18 +12,19 @@
 #include "kv/attention.h"
 #include "kv/kv_pool.h"
 #include "kv/simple_kv_cache.h"
+#include "one_head_pool.h"
 
 namespace specula::kv {
 namespace {
 
-constexpr int kDim = 128;
-constexpr int kHeads = 2;  // query heads, sharing the one kv head
+using one_head::append;
+using one_head::attend;
+using one_head::Data;
+using one_head::kDim;
+using one_head::kHeads;
+using one_head::max_diff;
 
 // Keys: a common vector of norm ~90 plus unit noise (the structure Gemma-family keys have after k_norm).
-struct Data {
-  std::vector<float> k, v, q;
-};
-
 Data make_data(int n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g(0.0f, 1.0f);
@@ -38,38 +39,14 @@ Data make_data(int n, uint32_t seed) {
   return d;
 }
 
+// recent 0: every entry is read from the packed (centered) storage; no sink: the first key is the center
+// (kv_sink_test.cpp: the sink's mean center).
 std::unique_ptr<KvPool> pool_with(KvType k, int n_seq, int n_ctx, int recent = 0) {
-  KvPoolOptions o;
-  o.recent = recent;  // 0: every entry is read from the packed (centered) storage
-  o.sink = 0;         // the first key is the center (kv_sink_test.cpp: the sink's mean center)
-  o.type_k = k;
-  o.type_v = KvType::kF32;
-  o.n_ctx = n_ctx;
-  o.n_seq = n_seq;
-  o.max_batch = n_ctx;
-  o.page_tokens = 16;
-  return KvPool::create({{0, 1, kDim, 0}}, o).value();
+  return one_head::pool(k, n_seq, n_ctx, recent, 0);
 }
 
-void append(ThreadPool& tp, KvCache& c, int seq, int first, int n, const Data& d) {
-  std::vector<KvRowRef> rows;
-  for (int i = 0; i < n; ++i) rows.push_back({seq, first + i});
-  ASSERT_TRUE(c.begin_batch(rows).ok());
-  c.write(tp, 0, rows, d.k.data() + static_cast<size_t>(first) * kDim, d.v.data() + static_cast<size_t>(first) * kDim);
-}
 
-std::vector<float> attend(ThreadPool& tp, const KvCache& c, int seq, int last, const Data& d) {
-  std::vector<float> out(kHeads * kDim);
-  const std::vector<AttnQuery> rows = {{seq, 0, last}};
-  c.attention(tp, 0, kHeads, rows, d.q.data(), 0.05f, out.data());
-  return out;
-}
 
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double m = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double{a[i]} - double{b[i]}));
-  return m;
-}
 
 // The same keys encoded without centering, attended by the scalar oracle.
 std::vector<float> uncentered(KvType type, int n, const Data& d) {

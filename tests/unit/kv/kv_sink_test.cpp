@@ -11,20 +11,22 @@
 #include "kv/attention.h"
 #include "kv/kv_pool.h"
 #include "kv/simple_kv_cache.h"
+#include "one_head_pool.h"
 
 namespace specula::kv {
 namespace {
 
-constexpr int kDim = 128;
-constexpr int kHeads = 2;
+using one_head::append;
+using one_head::attend;
+using one_head::Data;
+using one_head::kDim;
+using one_head::kHeads;
+using one_head::max_diff;
+
 constexpr int kSink = 8;
 constexpr int kRecent = 8;
 
 // Keys: a common part plus noise, position 0 an outlier (the attention sink real models have at BOS).
-struct Data {
-  std::vector<float> k, v, q;
-};
-
 Data make_data(int n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g(0.0f, 1.0f);
@@ -40,37 +42,11 @@ Data make_data(int n, uint32_t seed) {
 }
 
 std::unique_ptr<KvPool> pool_with(KvType k, int n_seq, int n_ctx, int sink) {
-  KvPoolOptions o;
-  o.recent = kRecent;
-  o.sink = sink;
-  o.type_k = k;
-  o.type_v = KvType::kF32;
-  o.n_ctx = n_ctx;
-  o.n_seq = n_seq;
-  o.max_batch = n_ctx;
-  o.page_tokens = 16;
-  return KvPool::create({{0, 1, kDim, 0}}, o).value();
+  return one_head::pool(k, n_seq, n_ctx, kRecent, sink);
 }
 
-void append(ThreadPool& tp, KvCache& c, int seq, int first, int n, const Data& d) {
-  std::vector<KvRowRef> rows;
-  for (int i = 0; i < n; ++i) rows.push_back({seq, first + i});
-  ASSERT_TRUE(c.begin_batch(rows).ok());
-  c.write(tp, 0, rows, d.k.data() + static_cast<size_t>(first) * kDim, d.v.data() + static_cast<size_t>(first) * kDim);
-}
 
-std::vector<float> attend(ThreadPool& tp, const KvCache& c, int seq, int last, const Data& d) {
-  std::vector<float> out(kHeads * kDim);
-  const std::vector<AttnQuery> rows = {{seq, 0, last}};
-  c.attention(tp, 0, kHeads, rows, d.q.data(), 0.05f, out.data());
-  return out;
-}
 
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double m = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double{a[i]} - double{b[i]}));
-  return m;
-}
 
 // The expected attention of a query at `last` after every position was written: sink entries f16 raw, then
 // packed entries of k - c, then the window's f16 copies of k - c (storage domains), c = mean of sink keys 1..N-1
@@ -237,15 +213,7 @@ Skewed skewed_data(int n, uint32_t seed) {
 }
 
 std::unique_ptr<KvPool> scaled_pool(KvType k, int n_ctx, std::vector<float> scale, int recent = kRecent) {
-  KvPoolOptions o;
-  o.recent = recent;
-  o.sink = recent > 0 ? kSink : 0;
-  o.type_k = k;
-  o.type_v = KvType::kF32;
-  o.n_ctx = n_ctx;
-  o.max_batch = n_ctx;
-  o.page_tokens = 16;
-  return KvPool::create({{0, 1, kDim, 0, std::move(scale)}}, o).value();
+  return one_head::pool(k, 1, n_ctx, recent, recent > 0 ? kSink : 0, std::move(scale));
 }
 
 TEST(KvKeyScale, ExactUpToTheCodecInvariantAndBetter) {
