@@ -1,7 +1,8 @@
 // KvPool key centering (centers_keys in kv_type.h) without a sink: quantized K types store k - k_0 (the
-// sequence's first key); kv_sink_test.cpp covers the sink's mean center. Attention must equal exact attention better than an uncentered encoding of the same keys does when the
-// keys share a large common component, read_k must give back the original keys, and the center must follow
-// the sequence through copy_prefix and a truncation to 0.
+// sequence's first key); kv_sink_test.cpp covers the sink's mean center. Attention must equal exact attention
+// better than an uncentered encoding of the same keys does when the keys share a large common component, read_k
+// must give back the original keys, and the center must follow the sequence through copy_prefix and a truncation
+// to 0.
 #include <gtest/gtest.h>
 
 #include <algorithm>
