@@ -1,5 +1,6 @@
-"""Helpers shared by the `specula serve` e2e tests: a free port and waiting for /health."""
+"""Helpers shared by the `specula serve` e2e tests: a free port, waiting for /health, liveness and stopping."""
 import socket
+import subprocess
 import time
 
 import requests
@@ -27,3 +28,20 @@ def wait_healthy(proc, url, timeout, poll=0.05, raise_on_timeout=True):
     if raise_on_timeout:
         raise TimeoutError("server did not become ready")
     return False
+
+
+def alive(proc, url):
+    """The process runs and GET url/health answers 200."""
+    return proc.poll() is None and requests.get(url + "/health", timeout=5).status_code == 200
+
+
+def stop(proc):
+    """SIGTERM, then SIGKILL after 10 s; returns the exit code (negative: the signal that ended it)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -13,6 +13,7 @@ import openai
 import pytest
 import requests
 
+import serve_util
 from serve_util import free_port, wait_healthy
 
 SPECULA = os.environ["SPECULA_BIN"]
@@ -41,17 +42,10 @@ class Server:
         return wait_healthy(self.proc, self.url, timeout)
 
     def alive(self):
-        return self.proc.poll() is None and requests.get(self.url + "/health", timeout=5).status_code == 200
+        return serve_util.alive(self.proc, self.url)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return serve_util.stop(self.proc)
 
 
 @pytest.fixture
