@@ -13,6 +13,7 @@
 #include "format/gguf_reader.h"
 #include "format/safetensors.h"
 #include "model/convert/converter.h"
+#include "safetensors_header.h"
 #include "test_paths.h"
 
 namespace specula::model {
@@ -35,12 +36,8 @@ void write_safetensors(const std::string& path, const std::vector<Tensor>& tenso
     header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
-  std::string h = header.dump();
-  while (h.size() % 8 != 0) h += ' ';
   std::ofstream f(path, std::ios::binary);
-  const uint64_t n = h.size();
-  f.write(reinterpret_cast<const char*>(&n), 8);
-  f.write(h.data(), static_cast<std::streamsize>(h.size()));
+  test::write_safetensors_header(f, header);
   for (const auto& t : tensors)
     f.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
 }

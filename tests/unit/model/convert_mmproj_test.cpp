@@ -19,6 +19,7 @@
 #include "format/safetensors.h"
 #include "model/convert/mmproj_convert.h"
 #include "model/vision/vision_model.h"
+#include "safetensors_header.h"
 #include "test_paths.h"
 
 namespace specula::model {
@@ -232,12 +233,8 @@ void write_safetensors(const std::string& path, const format::SafetensorsModel& 
     }
     header[name] = {{"dtype", "BF16"}, {"shape", m.find(name)->shape}, {"data_offsets", {start, data.size()}}};
   }
-  std::string h = header.dump();
-  while (h.size() % 8 != 0) h += ' ';
   std::ofstream f(path, std::ios::binary);
-  const uint64_t n = h.size();
-  f.write(reinterpret_cast<const char*>(&n), 8);
-  f.write(h.data(), static_cast<std::streamsize>(h.size()));
+  test::write_safetensors_header(f, header);
   f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
 }
 

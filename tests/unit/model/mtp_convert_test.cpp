@@ -14,6 +14,7 @@
 #include "model/convert/assistant_convert.h"
 #include "model/mtp/mtp_drafter.h"
 #include "model/synth/assistant_presets.h"
+#include "safetensors_header.h"
 #include "test_paths.h"
 
 namespace specula::model {
@@ -72,12 +73,8 @@ void write_safetensors(const std::string& path, const std::vector<std::tuple<std
     header[name] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {offset, offset + bytes.size()}}};
     offset += bytes.size();
   }
-  std::string h = header.dump();
-  while (h.size() % 8 != 0) h += ' ';
   std::ofstream f(path, std::ios::binary);
-  const uint64_t n = h.size();
-  f.write(reinterpret_cast<const char*>(&n), 8);
-  f.write(h.data(), static_cast<std::streamsize>(h.size()));
+  test::write_safetensors_header(f, header);
   for (const auto& t : tensors) {
     f.write(reinterpret_cast<const char*>(std::get<3>(t).data()), static_cast<std::streamsize>(std::get<3>(t).size()));
   }
