@@ -16,11 +16,8 @@ struct Task {
   int chunk = 0;
 };
 
-// Query heads per KV head that a row with a key shift may have (Gemma: up to 16).
-constexpr size_t kMaxGroup = 64;
-
 struct Scratch {
-  AlignedVector<float> kbuf, vbuf, scores;
+  AlignedVector<float> kbuf, vbuf, scores, q_shift;
 };
 
 // Per-task result for the group of query heads sharing one kv head: acc [group, d], then max [group],
@@ -54,11 +51,11 @@ class Kernel {
     const float* qg = q_ + (t.row * static_cast<size_t>(n_heads_) + static_cast<size_t>(t.kv_head) * g) * d;
     // q · shift per head of the group, subtracted from raw (uncentered) keys' scores.
     const float* shift = rows_.shift(t.row);
-    float q_shift[kMaxGroup] = {};
-    SPECULA_CHECK(shift == nullptr || g <= kMaxGroup, "attention: {} query heads per KV head", g);
+    s.q_shift.assign(g, 0.0f);
     if (shift != nullptr) {
-      for (size_t hh = 0; hh < g; ++hh) q_shift[hh] = simd_.dot(qg + hh * d, shift + static_cast<size_t>(t.kv_head) * d, d_);
+      for (size_t hh = 0; hh < g; ++hh) s.q_shift[hh] = simd_.dot(qg + hh * d, shift + static_cast<size_t>(t.kv_head) * d, d_);
     }
+    const float* q_shift = s.q_shift.data();
     const int n = visit(t, [&](const uint8_t* k, const uint8_t*, int e, const KvRun& run) {
       const float* kv = key(k, t.kv_head, s.kbuf.data(), run.recent);
       const bool raw = run.raw && shift != nullptr;
